@@ -1,0 +1,1 @@
+"""gRPC servicers: decode the request, make one domain call, encode the answer."""

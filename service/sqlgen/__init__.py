@@ -1,0 +1,1 @@
+"""Compile rule trees to SQLAlchemy Core expressions for PostgreSQL and SQLite."""

@@ -1,0 +1,1 @@
+"""Persistence on SQLAlchemy 2 async: PostgreSQL (asyncpg) or SQLite (aiosqlite)."""

@@ -1,0 +1,113 @@
+"""Migrations: applied from code, idempotent, concurrent-safe, and in step with the models."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from service.store.database import create_engine
+from service.store.migrate import alembic_config, current_revision, head_revision, include_object_for, migrate
+from service.store.models import Base
+from tests.store.conftest import POSTGRES_ADMIN_URL
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _differences(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(
+        connection, opts={"include_object": include_object_for(connection.dialect.name)}
+    )
+    differences: list[object] = compare_metadata(context, Base.metadata)
+    return differences
+
+
+async def test_migrate__head__models_and_migrations_agree(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        assert await connection.run_sync(_differences) == []
+
+
+async def test_migrate__again__nothing_to_do(engine: AsyncEngine, store_url: str) -> None:
+    assert await current_revision(engine) == head_revision()
+    await migrate(engine)
+    await migrate(store_url)
+    assert await current_revision(store_url) == head_revision()
+
+
+async def test_migrate__postgresql_only_gin_index(engine: AsyncEngine, dialect: str) -> None:
+    async with engine.connect() as connection:
+        indexes = await connection.run_sync(lambda sync: inspect(sync).get_indexes("profiles"))
+    assert [index["name"] for index in indexes] == (["ix_profiles_traits"] if dialect == "postgresql" else [])
+
+
+@pytest.fixture
+async def empty_url(dialect: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A database that was never migrated."""
+    if dialect == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = f"segmentd_test_fresh_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+    admin = create_async_engine(
+        make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+async def test_migrate__concurrently_in_one_process__one_upgrade(empty_url: str) -> None:
+    assert await current_revision(empty_url) is None
+    await asyncio.gather(*(migrate(empty_url) for _ in range(3)))
+    assert await current_revision(empty_url) == head_revision()
+
+
+async def test_migrate__concurrently_from_several_processes__one_upgrade(empty_url: str) -> None:
+    script = (
+        "import asyncio, sys; from service.store.migrate import migrate; asyncio.run(migrate(sys.argv[1]))"
+    )
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, empty_url, cwd=REPO_ROOT, stderr=subprocess.PIPE
+        )
+        for _ in range(2)  # each process spends seconds importing; two suffice to race
+    ]
+    results = [await process.communicate() for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], [err for _, err in results]
+    assert await current_revision(empty_url) == head_revision()
+
+
+async def test_migrate__initial_revision__downgrades_to_empty(empty_url: str) -> None:
+    await migrate(empty_url, "0001")
+    assert await current_revision(empty_url) == "0001"
+    engine = create_engine(empty_url)
+    try:
+        async with engine.connect() as connection:
+
+            def downgrade(sync: Connection) -> None:
+                config = alembic_config()
+                config.attributes["connection"] = sync
+                command.downgrade(config, "base")
+
+            await connection.run_sync(downgrade)
+            await connection.commit()
+            tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        assert tables == ["alembic_version"]
+    finally:
+        await engine.dispose()
