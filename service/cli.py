@@ -17,7 +17,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="start the gRPC server")
     add_arguments(serve)
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
-    migrate.add_argument("--database-url", dest="database_url", default=None, help="(env SEGMENTD_DATABASE_URL)")
+    migrate.add_argument(
+        "--database-url", dest="database_url", default=None, help="(env SEGMENTD_DATABASE_URL)"
+    )
     from service.importer_cli import add_import_command
 
     add_import_command(commands)

@@ -86,11 +86,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add one ``--flag`` per setting to ``parser`` (defaults come from the environment)."""
     for setting in fields(Settings):
         flag = "--" + setting.name.replace("_", "-")
-        kind = _parse_bool if setting.type == "bool" else _converter(setting.type)
-        parser.add_argument(flag, dest=setting.name, type=kind, default=None, help=_help(setting.name))
+        if setting.type == "bool":
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(
+                flag, dest=setting.name, action=action, default=None, help=_help(setting.name)
+            )
+        else:
+            kind = _converter(setting.type)
+            parser.add_argument(flag, dest=setting.name, type=kind, default=None, help=_help(setting.name))
 
 
-def load_settings(arguments: argparse.Namespace | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
+def load_settings(
+    arguments: argparse.Namespace | None = None, environ: Mapping[str, str] = os.environ
+) -> Settings:
     """Build settings from flags (when given), then ``SEGMENTD_*`` variables, then defaults.
 
     Raises:
@@ -116,7 +124,10 @@ def _converter(type_name: object) -> Any:
 
 
 def _help(name: str) -> str:
-    return f"(env SEGMENTD_{name.upper()}, default {getattr(Settings(), name)!r})"
+    default = (
+        "built in; set it in production" if name == "page_token_secret" else repr(getattr(Settings(), name))
+    )
+    return f"(env SEGMENTD_{name.upper()}, default {default})"
 
 
 def settings_for_tests(**overrides: Any) -> Settings:
@@ -124,4 +135,10 @@ def settings_for_tests(**overrides: Any) -> Settings:
     return Settings(**{"port": 0, **overrides})
 
 
-__all__: Sequence[str] = ["DEFAULT_DATABASE_URL", "Settings", "add_arguments", "load_settings", "settings_for_tests"]
+__all__: Sequence[str] = [
+    "DEFAULT_DATABASE_URL",
+    "Settings",
+    "add_arguments",
+    "load_settings",
+    "settings_for_tests",
+]

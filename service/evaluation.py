@@ -81,7 +81,9 @@ class Evaluator:
         """Return the segments a profile given inline is in; nothing is read or stored for it."""
         now = self._clock()
         catalogue = await self._catalog.catalogue()
-        thresholds = await self._percentiles.thresholds(catalogue.compiled.required_percentiles(names or None))
+        thresholds = await self._percentiles.thresholds(
+            catalogue.compiled.required_percentiles(names or None)
+        )
         context = EvaluationContext(traits, user_id or None, now, {}, thresholds)
         return Verdict(catalogue.compiled.evaluate(context, names or None), now)
 
@@ -108,10 +110,14 @@ class Evaluator:
     ) -> EvaluationContext:
         windows = catalogue.compiled.required_events(names or None)
         user = await self._cached_user(user_id, windows, now)
-        thresholds = await self._percentiles.thresholds(catalogue.compiled.required_percentiles(names or None))
+        thresholds = await self._percentiles.thresholds(
+            catalogue.compiled.required_percentiles(names or None)
+        )
         return EvaluationContext(user.profile.traits, user_id, now, user.event_counts, thresholds)
 
-    async def _cached_user(self, user_id: str, windows: frozenset[tuple[str, int]], now: datetime) -> CachedUser:
+    async def _cached_user(
+        self, user_id: str, windows: frozenset[tuple[str, int]], now: datetime
+    ) -> CachedUser:
         cached = self._cache.get(user_id)
         if cached is not None and cached.day == now.date() and windows <= cached.windows:
             return cached

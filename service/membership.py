@@ -66,7 +66,9 @@ class Membership:
         condition = await self._condition(segment, catalogue)
         return await self._queries.count(condition), segment.version
 
-    async def list_members(self, segment_name: str, page_size: int, page_token: str) -> AsyncIterator[MemberChunk]:
+    async def list_members(
+        self, segment_name: str, page_size: int, page_token: str
+    ) -> AsyncIterator[MemberChunk]:
         """Yield the members of ``segment_name`` in chunks, at most ``page_size`` (0: all)."""
         if not 0 <= page_size <= self._max_page_size:
             raise InvalidArgument("page_size", f"must be between 0 and {self._max_page_size}")
@@ -95,7 +97,9 @@ class Membership:
             return ""
         cursor = decode_page_token(page_token, self._secret)
         if cursor.segment != segment.name:
-            raise InvalidArgument("page_token", f"belongs to segment {cursor.segment!r}, not {segment.name!r}")
+            raise InvalidArgument(
+                "page_token", f"belongs to segment {cursor.segment!r}, not {segment.name!r}"
+            )
         if cursor.version != segment.version:
             raise InvalidArgument(
                 "page_token",
@@ -115,4 +119,3 @@ class Membership:
             percentile_thresholds=await self._percentiles.thresholds(wanted),
             resolve_rule=catalogue.rule_of,
         )
-

@@ -10,7 +10,6 @@ from cachetools import TTLCache
 from service.engine.traits import split_path
 from service.store.profiles import ProfileRepository
 
-
 _UNKNOWN = object()
 
 

@@ -125,7 +125,11 @@ async def start_server(settings: Settings) -> RunningServer:
 
 
 async def _set_health(servicer: health.aio.HealthServicer, store_answers: bool) -> None:
-    status = health_pb2.HealthCheckResponse.SERVING if store_answers else health_pb2.HealthCheckResponse.NOT_SERVING
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if store_answers
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
     for name in ("", *SERVICE_NAMES):
         await servicer.set(name, status)
 

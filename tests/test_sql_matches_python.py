@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -41,7 +41,7 @@ from tests.sqlgen.strategies import (
 from tests.strategies import ALPHABET, ATTRIBUTES, EVENT_NAMES, NOW, WINDOWS
 
 #: Examples per database; the whole file stays well under a minute on two cores.
-MAX_EXAMPLES = int(os.environ.get("SEGMENTD_SQL_EXAMPLES", "120"))
+MAX_EXAMPLES = int(os.environ.get("SEGMENTD_SQL_EXAMPLES", "200"))
 _SEGMENTS = ("trial", "churn-risk", "paying-users")
 # Days before `now` where event rows fall: both sides of every window's first day.
 _DAYS_AGO = (0, 1, 2, 6, 7, 8, 29, 30, 31, 400)
@@ -67,7 +67,10 @@ def cases(draw: st.DrawFn) -> Case:
     renaming = draw(key_renamings())
     user_ids = draw(
         st.lists(
-            st.sampled_from(("u1", "u2", "user-42")) | st.text(ALPHABET, max_size=8), unique=True, max_size=8
+            st.sampled_from(("u1", "u2", "user-42")) | st.text(ALPHABET, max_size=8),
+            unique=True,
+            min_size=1,
+            max_size=10,
         )
     )
     profiles = {user_id: rename_keys(draw(sql_traits()), renaming) for user_id in user_ids}
@@ -80,7 +83,7 @@ def cases(draw: st.DrawFn) -> Case:
         st.sampled_from(_DAYS_AGO).map(lambda days: now.astimezone(UTC).date() - timedelta(days=days)),
         st.integers(1, 3),
     )
-    events = draw(st.lists(rows, max_size=12, unique_by=lambda row: row[:3])) if user_ids else []
+    events = draw(st.lists(rows, max_size=12, unique_by=lambda row: row[:3]))
     segments: dict[str, Rule] = {}
     for name in _SEGMENTS:  # each may reference the ones before it: no cycles
         segments[name] = rename_rule(draw(sql_rules(segment_names=tuple(segments), max_leaves=4)), renaming)
@@ -176,6 +179,10 @@ async def _check(engine: AsyncEngine, case: Case) -> None:
                     resolve_rule=case.segments.__getitem__,
                 )
                 expected = _python_members(case, rule, thresholds)
+                event(
+                    "members: "
+                    + ("none" if not expected else "all" if expected == set(case.profiles) else "some")
+                )
                 members = set(await connection.scalars(select(profiles_table.c.user_id).where(expression)))
                 verdicts = {
                     row[0]: row[1]

@@ -49,7 +49,9 @@ class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
             created = await self._catalog.create(segment.name, segment.description, rule, segment.labels)
             return mappers.segment_to_proto(created)
 
-    async def GetSegment(self, request: segments_pb2.GetSegmentRequest, context: Context) -> segments_pb2.Segment:
+    async def GetSegment(
+        self, request: segments_pb2.GetSegmentRequest, context: Context
+    ) -> segments_pb2.Segment:
         """Return a segment, at its current or a given version."""
         async with abort_on_domain_error(context):
             if request.version < 0:
@@ -75,7 +77,9 @@ class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
             fields = set(request.update_mask.paths) or _UPDATABLE_FIELDS
             unknown = fields - _UPDATABLE_FIELDS
             if unknown:
-                raise InvalidArgument("update_mask", f"cannot update {sorted(unknown)}; updatable: description, rule, labels")
+                raise InvalidArgument(
+                    "update_mask", f"cannot update {sorted(unknown)}; updatable: description, rule, labels"
+                )
             segment = request.segment
             updated = await self._catalog.update(
                 segment.name,
@@ -86,7 +90,9 @@ class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
             )
             return mappers.segment_to_proto(updated)
 
-    async def DeleteSegment(self, request: segments_pb2.DeleteSegmentRequest, context: Context) -> empty_pb2.Empty:
+    async def DeleteSegment(
+        self, request: segments_pb2.DeleteSegmentRequest, context: Context
+    ) -> empty_pb2.Empty:
         """Delete a segment that no other segment references."""
         async with abort_on_domain_error(context):
             await self._catalog.delete(request.name, request.etag)
@@ -100,19 +106,25 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
         self._profiles = profiles
         self._importer = importer
 
-    async def UpsertProfile(self, request: profiles_pb2.UpsertProfileRequest, context: Context) -> profiles_pb2.Profile:
+    async def UpsertProfile(
+        self, request: profiles_pb2.UpsertProfileRequest, context: Context
+    ) -> profiles_pb2.Profile:
         """Create or update a profile."""
         async with abort_on_domain_error(context):
             traits = mappers.struct_to_dict(request.profile.traits)
             stored = await self._profiles.upsert(request.profile.user_id, traits, replace=request.replace)
             return mappers.profile_to_proto(stored)
 
-    async def GetProfile(self, request: profiles_pb2.GetProfileRequest, context: Context) -> profiles_pb2.Profile:
+    async def GetProfile(
+        self, request: profiles_pb2.GetProfileRequest, context: Context
+    ) -> profiles_pb2.Profile:
         """Return a profile."""
         async with abort_on_domain_error(context):
             return mappers.profile_to_proto(await self._profiles.get(request.user_id))
 
-    async def DeleteProfile(self, request: profiles_pb2.DeleteProfileRequest, context: Context) -> empty_pb2.Empty:
+    async def DeleteProfile(
+        self, request: profiles_pb2.DeleteProfileRequest, context: Context
+    ) -> empty_pb2.Empty:
         """Erase a profile and its events."""
         async with abort_on_domain_error(context):
             await self._profiles.delete(request.user_id)
@@ -178,7 +190,9 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         async with abort_on_domain_error(context):
             if len(request.user_ids) > self._limits.max_batch_size:
                 raise InvalidArgument("user_ids", f"at most {self._limits.max_batch_size} users per call")
-            async for user_id, verdict in self._evaluator.evaluate_users(request.user_ids, request.segment_names):
+            async for user_id, verdict in self._evaluator.evaluate_users(
+                request.user_ids, request.segment_names
+            ):
                 yield evaluation_pb2.BatchEvaluateUsersResponse(
                     user_id=user_id, found=verdict is not None, segments=verdict.segments if verdict else []
                 )
@@ -202,7 +216,9 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
     ) -> AsyncIterator[evaluation_pb2.ListSegmentMembersResponse]:
         """Stream the members of a segment, computed by the database."""
         async with abort_on_domain_error(context):
-            chunks = self._membership.list_members(request.segment_name, request.page_size, request.page_token)
+            chunks = self._membership.list_members(
+                request.segment_name, request.page_size, request.page_token
+            )
             async for chunk in chunks:
                 yield evaluation_pb2.ListSegmentMembersResponse(
                     user_ids=chunk.user_ids, next_page_token=chunk.next_page_token
@@ -215,4 +231,3 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         async with abort_on_domain_error(context):
             count, version = await self._membership.count(request.segment_name)
             return evaluation_pb2.CountSegmentMembersResponse(count=count, segment_version=version)
-

@@ -64,3 +64,15 @@ def datetime_to_us(instant: datetime) -> int:
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return (instant - _EPOCH) // timedelta(microseconds=1)
+
+
+def event_window_start(now: datetime, within_days: int) -> date | None:
+    """Return the first UTC day an event window of ``within_days`` counts; ``None`` for 0 (ever).
+
+    As docs/semantics.md defines it: every day on or after the UTC date of ``now - n days``
+    (so ``1`` is yesterday and today). A naive ``now`` is taken as UTC.
+    """
+    if within_days <= 0:
+        return None
+    start = now - timedelta(days=within_days)
+    return (start if start.tzinfo is None else start.astimezone(UTC)).date()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast
 
 from sqlalchemy import (
@@ -37,7 +37,7 @@ from sqlalchemy import (
 
 from service.engine.rules import Condition, EventCondition, Group, PercentageSplit, Rule, SegmentReference
 from service.engine.split import bucket_bounds
-from service.engine.times import datetime_to_us
+from service.engine.times import datetime_to_us, event_window_start
 from service.engine.traits import split_path
 from service.errors import InvalidRule
 from service.sqlgen.conditions import CONDITION_BUILDERS_BY_OPERATOR, Scope
@@ -150,8 +150,9 @@ class _Compilation:
     def _event(self, event: EventCondition) -> ColumnElement[bool]:
         events = self.events
         filters = [events.c.user_id == self.profiles.c.user_id, events.c.name == literal(event.name, Text)]
-        if event.within_days:
-            filters.append(events.c.day >= self._first_day(event.within_days))
+        first_day = event_window_start(self.now, event.within_days)
+        if first_day is not None:
+            filters.append(events.c.day >= first_day)
         total = (
             select(func.coalesce(func.sum(events.c.count), 0, type_=BigInteger))
             .where(*filters)
@@ -162,10 +163,6 @@ class _Compilation:
         if compare is None:
             raise InvalidRule("event.operator", f"an event count needs a comparison; got {event.operator!r}")
         return cast("ColumnElement[bool]", compare(total, literal(event.count, BigInteger)))
-
-    def _first_day(self, within_days: int) -> date:
-        """The first UTC day of the window: the date of ``now - within_days days``."""
-        return (self.now.astimezone(UTC) - timedelta(days=within_days)).date()
 
     def _segment(self, name: str) -> ColumnElement[bool]:
         if name in self.expanding:

@@ -169,8 +169,6 @@ class PostgresJson(JsonValueSql):
 
     def equals_any_exact(self, items: Sequence[Scalar]) -> ColumnElement[bool]:  # noqa: D102
         # jsonb equality is the semantics' equality: types must match, 1 = 1.0, strings bytewise.
-        if not items:
-            return false()
         return two_valued(self.jsonb.in_([literal(item, JSONB) for item in items]))
 
     def elements(self) -> tuple[FromClause, JsonValueSql]:  # noqa: D102

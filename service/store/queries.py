@@ -3,31 +3,19 @@
 trait_number(dialect, path)     (is a JSON number?, its value) at a dotted path
 event_count_columns(...)        one correlated sum per (event name, window)
 upsert_event_counts(...)        per-day upsert adding counts: count = events.count + excluded.count
-event_window_start(now, days)   the first UTC day an event window counts
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, Label, String, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from service.engine.times import event_window_start
 from service.store.models import EventCountRow, ProfileRow
-
-
-def event_window_start(now: datetime, within_days: int) -> date | None:
-    """Return the first UTC day counted by a window of ``within_days`` (None: 0 means ever).
-
-    As docs/semantics.md defines it: every day on or after the UTC date of ``now - n days``.
-    A naive ``now`` is taken as UTC.
-    """
-    if within_days <= 0:
-        return None
-    start = now - timedelta(days=within_days)
-    return (start if start.tzinfo is None else start.astimezone(UTC)).date()
 
 
 def event_count_columns(user_id: str, windows: Iterable[tuple[str, int]], now: datetime) -> list[Label[Any]]:

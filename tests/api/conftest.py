@@ -18,7 +18,6 @@ from segmentd_client.v1 import (
 )
 from service.config import settings_for_tests
 from service.server import RunningServer, start_server
-from tests.store.conftest import database_url, postgres_database_url, sqlite_template, store_url  # noqa: F401
 
 if TYPE_CHECKING:
     from segmentd_client.v1.evaluation_pb2_grpc import EvaluationServiceAsyncStub
@@ -50,17 +49,17 @@ async def channel(server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
 
 @pytest.fixture
 def segments(channel: grpc.aio.Channel) -> SegmentServiceAsyncStub:
-    return segments_pb2_grpc.SegmentServiceStub(channel)  # type: ignore[return-value]
+    return segments_pb2_grpc.SegmentServiceStub(channel)
 
 
 @pytest.fixture
 def profiles(channel: grpc.aio.Channel) -> ProfileServiceAsyncStub:
-    return profiles_pb2_grpc.ProfileServiceStub(channel)  # type: ignore[return-value]
+    return profiles_pb2_grpc.ProfileServiceStub(channel)
 
 
 @pytest.fixture
 def evaluation(channel: grpc.aio.Channel) -> EvaluationServiceAsyncStub:
-    return evaluation_pb2_grpc.EvaluationServiceStub(channel)  # type: ignore[return-value]
+    return evaluation_pb2_grpc.EvaluationServiceStub(channel)
 
 
 def segment_message(definition: dict[str, Any]) -> segments_pb2.Segment:
@@ -78,7 +77,9 @@ async def create_segment(stub: SegmentServiceAsyncStub, definition: dict[str, An
     return await stub.CreateSegment(segments_pb2.CreateSegmentRequest(segment=segment_message(definition)))
 
 
-async def upsert(stub: ProfileServiceAsyncStub, user_id: str, traits: dict[str, Any], replace: bool = False) -> None:
+async def upsert(
+    stub: ProfileServiceAsyncStub, user_id: str, traits: dict[str, Any], replace: bool = False
+) -> None:
     await stub.UpsertProfile(
         profiles_pb2.UpsertProfileRequest(profile=profile_message(user_id, traits), replace=replace)
     )

@@ -56,15 +56,25 @@ async def test_store_unreachable__not_serving_and_unavailable_never_not_a_member
     # Then
     assert health.status == NOT_SERVING
     assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert "database unavailable" in raised.value.details()
+    assert "database unavailable" in str(raised.value.details())
 
 
 async def test_sigterm__drains_in_flight_calls_then_exits_zero(tmp_path: Path):
     # Given: `segmentd serve` in a process of its own, on the embedded SQLite store
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli", "serve", "--port", "0", "--host", "127.0.0.1",
-        "--database-url", f"sqlite:///{tmp_path / 'segmentd.db'}",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, cwd=Path(__file__).parents[2],
+        sys.executable,
+        "-m",
+        "service.cli",
+        "serve",
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+        "--database-url",
+        f"sqlite:///{tmp_path / 'segmentd.db'}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        cwd=Path(__file__).parents[2],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stdout is not None

@@ -23,7 +23,7 @@ def _no_segments(name: str) -> Rule:
     raise AssertionError(f"unexpected reference to {name}")
 
 
-async def sql_members(  # noqa: PLR0913 - a test helper mirroring compile_rule_sql's inputs
+async def sql_members(
     engine: AsyncEngine,
     rule: Rule,
     profiles: Mapping[str, Mapping[str, Any]],
@@ -54,7 +54,12 @@ async def sql_members(  # noqa: PLR0913 - a test helper mirroring compile_rule_s
                 await connection.execute(
                     insert(profiles_table),
                     [
-                        {"user_id": user_id, "traits": traits, "create_time": _CREATED, "update_time": _CREATED}
+                        {
+                            "user_id": user_id,
+                            "traits": traits,
+                            "create_time": _CREATED,
+                            "update_time": _CREATED,
+                        }
                         for user_id, traits in profiles.items()
                     ],
                 )
@@ -64,7 +69,9 @@ async def sql_members(  # noqa: PLR0913 - a test helper mirroring compile_rule_s
             query = select(profiles_table.c.user_id)
             members = set(await connection.scalars(query.where(expression)))
             others = set(await connection.scalars(query.where(not_(expression))))
-            verdicts = [row[1] for row in await connection.execute(select(profiles_table.c.user_id, expression))]
+            verdicts = [
+                row[1] for row in await connection.execute(select(profiles_table.c.user_id, expression))
+            ]
         finally:
             await transaction.rollback()
     assert members | others == set(profiles), "a profile is neither selected nor rejected: NULL verdict"

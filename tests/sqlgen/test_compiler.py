@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.engine.rules import Condition, EventCondition, Group, PercentageSplit, Rule, SegmentReference
@@ -26,7 +27,11 @@ def engine(request: pytest.FixtureRequest) -> AsyncEngine:
 
 PLAN_FREE = Condition("plan", "EQUALS", "free")
 HAS_MRR = Condition("mrr", "EXISTS")
-PROFILES = {"free": {"plan": "free"}, "paying": {"plan": "pro", "mrr": 10}, "empty": {}}
+PROFILES: dict[str, dict[str, Any]] = {
+    "free": {"plan": "free"},
+    "paying": {"plan": "pro", "mrr": 10},
+    "empty": {},
+}
 
 
 @pytest.mark.parametrize(
@@ -39,7 +44,9 @@ PROFILES = {"free": {"plan": "free"}, "paying": {"plan": "pro", "mrr": 10}, "emp
         pytest.param(Group("any", (PLAN_FREE, HAS_MRR)), {"free", "paying"}, id="any"),
         pytest.param(Group("none", (PLAN_FREE,)), {"paying", "empty"}, id="none-of-missing-is-true"),
         pytest.param(Group("none", (Group("none", (PLAN_FREE,)),)), {"free"}, id="double-negation"),
-        pytest.param(Group("none", (Condition("plan", "NOT_EQUALS", "free"),)), {"free", "empty"}, id="none-not-equals"),
+        pytest.param(
+            Group("none", (Condition("plan", "NOT_EQUALS", "free"),)), {"free", "empty"}, id="none-not-equals"
+        ),
     ],
 )
 async def test_group__sql__combines_children(engine, rule, expected):
@@ -118,7 +125,8 @@ async def test_split__sql__buckets_like_python(engine, salt, low, high):
     expected = {user for user in USERS if first <= bucket(salt, user) < last}
 
     # When
-    members = await sql_members(engine, PercentageSplit(salt, low, high), {user: {} for user in USERS})
+    profiles: dict[str, dict[str, Any]] = {user: {} for user in USERS}
+    members = await sql_members(engine, PercentageSplit(salt, low, high), profiles)
 
     # Then
     assert members == expected
@@ -149,7 +157,7 @@ async def test_segment_reference__sql__inlines_the_referenced_rule(engine):
     assert sorted(resolved) == ["free", "paying"]  # each segment compiled once
 
 
-def _compile(rule: Rule, dialect: str = "sqlite"):
+def _compile(rule: Rule, dialect: str = "sqlite") -> ColumnElement[bool]:
     return compile_rule_sql(
         rule,
         dialect=dialect,
@@ -186,10 +194,18 @@ def test_compile_rule_sql__invalid_operator__raises_invalid_rule(rule):
         _compile(rule)
 
 
-@pytest.mark.parametrize(("dialect", "sql_dialect"), [("postgresql", postgresql.dialect()), ("sqlite", sqlite.dialect())])
+@pytest.mark.parametrize(
+    ("dialect", "sql_dialect"),
+    [
+        ("postgresql", make_url("postgresql://").get_dialect()()),
+        ("sqlite", make_url("sqlite://").get_dialect()()),
+    ],
+)
 def test_compile_rule_sql__equals__uses_index_friendly_sql(dialect, sql_dialect):
     # When
-    sql = str(select(profiles_table.c.user_id).where(_compile(PLAN_FREE, dialect)).compile(dialect=sql_dialect))
+    sql = str(
+        select(profiles_table.c.user_id).where(_compile(PLAN_FREE, dialect)).compile(dialect=sql_dialect)
+    )
 
     # Then: containment on PostgreSQL (GIN jsonb_path_ops), a type-guarded json_extract on SQLite
     if dialect == "postgresql":

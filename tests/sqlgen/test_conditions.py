@@ -160,24 +160,74 @@ CASES = [
     ("between-high-bound", c("n", "BETWEEN", [1, 2.0]), {"n": 2}, True),
     ("between-outside", c("n", "BETWEEN", [1, 2]), {"n": 2.01}, False),
     ("between-string", c("n", "BETWEEN", [1, 2]), {"n": "1.5"}, False),
-    ("between-times", c("t", "BETWEEN", ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"]), {"t": "2026-01-01T01:00:00+01:00"}, True),
-    ("between-times-outside", c("t", "BETWEEN", ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"]), {"t": "2026-01-01T00:59:59+01:00"}, False),
-    ("between-times-not-time", c("t", "BETWEEN", ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"]), {"t": "2026-01-15"}, False),
-    ("between-times-number", c("t", "BETWEEN", ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"]), {"t": 5}, False),
+    (
+        "between-times",
+        c("t", "BETWEEN", ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"]),
+        {"t": "2026-01-01T01:00:00+01:00"},
+        True,
+    ),
+    (
+        "between-times-outside",
+        c("t", "BETWEEN", ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"]),
+        {"t": "2026-01-01T00:59:59+01:00"},
+        False,
+    ),
+    (
+        "between-times-not-time",
+        c("t", "BETWEEN", ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"]),
+        {"t": "2026-01-15"},
+        False,
+    ),
+    (
+        "between-times-number",
+        c("t", "BETWEEN", ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"]),
+        {"t": 5},
+        False,
+    ),
     # BEFORE / AFTER
     ("before", c("t", "BEFORE", "2026-03-01T00:00:00Z"), {"t": "2026-02-28T23:59:59.999999Z"}, True),
-    ("before-same-instant", c("t", "BEFORE", "2026-03-01T00:00:00Z"), {"t": "2026-03-01T01:00:00+01:00"}, False),
-    ("after-same-instant", c("t", "AFTER", "2026-03-01T00:00:00Z"), {"t": "2026-02-28T23:00:00-01:00"}, False),
+    (
+        "before-same-instant",
+        c("t", "BEFORE", "2026-03-01T00:00:00Z"),
+        {"t": "2026-03-01T01:00:00+01:00"},
+        False,
+    ),
+    (
+        "after-same-instant",
+        c("t", "AFTER", "2026-03-01T00:00:00Z"),
+        {"t": "2026-02-28T23:00:00-01:00"},
+        False,
+    ),
     ("after", c("t", "AFTER", "2026-03-01T00:00:00Z"), {"t": "2026-03-01T00:00:00.0000009+00:00"}, False),
-    ("after-microsecond", c("t", "AFTER", "2026-03-01T00:00:00Z"), {"t": "2026-03-01T00:00:00.000001z"}, True),
-    ("after-large-offset", c("t", "AFTER", "2026-03-01T00:00:00Z"), {"t": "2026-03-01T23:00:00+23:59"}, False),
-    ("before-large-offset", c("t", "BEFORE", "2026-03-01T00:00:00Z"), {"t": "2026-03-01T23:00:00+23:59"}, True),
+    (
+        "after-microsecond",
+        c("t", "AFTER", "2026-03-01T00:00:00Z"),
+        {"t": "2026-03-01T00:00:00.000001z"},
+        True,
+    ),
+    (
+        "after-large-offset",
+        c("t", "AFTER", "2026-03-01T00:00:00Z"),
+        {"t": "2026-03-01T23:00:00+23:59"},
+        False,
+    ),
+    (
+        "before-large-offset",
+        c("t", "BEFORE", "2026-03-01T00:00:00Z"),
+        {"t": "2026-03-01T23:00:00+23:59"},
+        True,
+    ),
     ("before-feb-30", c("t", "BEFORE", "2026-04-01T00:00:00Z"), {"t": "2026-02-30T00:00:00Z"}, False),
     ("before-leap-second", c("t", "BEFORE", "2026-04-01T00:00:00Z"), {"t": "2026-02-28T23:59:60Z"}, False),
     ("before-leap-day", c("t", "BEFORE", "2026-04-01T00:00:00Z"), {"t": "2024-02-29T00:00:00Z"}, True),
     ("before-year-one", c("t", "BEFORE", "2026-04-01T00:00:00Z"), {"t": "0001-01-01T00:00:00+23:59"}, True),
     ("before-no-offset", c("t", "BEFORE", "2026-04-01T00:00:00Z"), {"t": "2026-01-01T00:00:00"}, False),
-    ("before-trailing-newline", c("t", "BEFORE", "2026-04-01T00:00:00Z"), {"t": "2026-01-01T00:00:00Z\n"}, False),
+    (
+        "before-trailing-newline",
+        c("t", "BEFORE", "2026-04-01T00:00:00Z"),
+        {"t": "2026-01-01T00:00:00Z\n"},
+        False,
+    ),
     # WITHIN_LAST_DAYS / NOT_WITHIN_LAST_DAYS (now = 2026-03-01T12:00:00Z)
     ("within-boundary", c("t", "WITHIN_LAST_DAYS", 2), {"t": "2026-02-27T12:00:00Z"}, True),
     ("within-just-before", c("t", "WITHIN_LAST_DAYS", 2), {"t": "2026-02-27T11:59:59.999999Z"}, False),
@@ -216,7 +266,9 @@ def _python_verdict(condition: Condition, traits: dict[str, Any]) -> bool:
     return predicate(EvaluationContext(traits=traits, user_id="u", now=NOW, percentile_thresholds=THRESHOLDS))
 
 
-@pytest.mark.parametrize(("condition", "traits", "expected"), [pytest.param(*case[1:], id=case[0]) for case in CASES])
+@pytest.mark.parametrize(
+    ("condition", "traits", "expected"), [pytest.param(*case[1:], id=case[0]) for case in CASES]
+)
 async def test_condition__sql__matches_spec_and_python(engine, condition, traits, expected):
     # Given
     validate_rule(condition)

@@ -34,7 +34,8 @@ async def _postgres_map(connection, function: str, *columns: list[str]) -> list[
     arguments = ", ".join(f"${i + 1}::text[]" for i in range(len(columns)))
     names = ", ".join(f"a{i}" for i in range(len(columns)))
     rows = await connection.fetch(
-        f"SELECT {function}({names}) AS r FROM unnest({arguments}) WITH ORDINALITY AS u({names}, n) ORDER BY n",
+        f"SELECT {function}({names}) AS r"
+        f" FROM unnest({arguments}) WITH ORDINALITY AS u({names}, n) ORDER BY n",
         *columns,
     )
     return [row["r"] for row in rows]
@@ -48,11 +49,15 @@ def time_texts(draw: st.DrawFn) -> str:
     minute, second = draw(st.integers(0, 60)), draw(st.integers(0, 60))
     fraction = draw(st.sampled_from(["", ".", ".5", ".123456", ".1234567", ".123456789", ".1234567890"]))
     offset = draw(
-        st.sampled_from(["Z", "z", "", "+00:00", "-00:00", "+23:59", "-23:59", "+24:00", "+05:60", "+0530", "+5:30"])
+        st.sampled_from(
+            ["Z", "z", "", "+00:00", "-00:00", "+23:59", "-23:59", "+24:00", "+05:60", "+0530", "+5:30"]
+        )
     )
     separator = draw(st.sampled_from("Tt T"))
     month, day, hour = fields
-    return f"{year:04d}-{month:02d}-{day:02d}{separator}{hour:02d}:{minute:02d}:{second:02d}{fraction}{offset}"
+    return (
+        f"{year:04d}-{month:02d}-{day:02d}{separator}{hour:02d}:{minute:02d}:{second:02d}{fraction}{offset}"
+    )
 
 
 @pytest.mark.postgres
@@ -102,7 +107,23 @@ async def test_segmentd_lower__postgresql__matches_str_lower_on_every_code_point
 
 @pytest.mark.postgres
 @pytest.mark.parametrize(
-    "text", ["ΑΣ", "ΑΣ ΑΣ", "Σ", "ΑΣΑ", "ΑΣ.", "Α.Σ", "ΑΣ'", "Α\u0301Σ", "ΑΣ\u0301", "aΣb", "İSTANBUL", "ẞ", "ǅ", *WORDS]
+    "text",
+    [
+        "ΑΣ",
+        "ΑΣ ΑΣ",
+        "Σ",
+        "ΑΣΑ",
+        "ΑΣ.",
+        "Α.Σ",
+        "ΑΣ'",
+        "Α\u0301Σ",
+        "ΑΣ\u0301",
+        "aΣb",
+        "İSTANBUL",
+        "ẞ",
+        "ǅ",
+        *WORDS,
+    ],
 )
 async def test_segmentd_lower__postgresql__matches_str_lower_in_context(pg_raw, text):
     assert await pg_raw.fetchval("SELECT segmentd_lower($1)", text) == text.lower()
@@ -142,7 +163,9 @@ def sqlite_connection():
         ("? REGEXP ?", ("free", "ee$"), 1),
     ],
 )
-def test_register_sqlite_functions__registered__call_engine_functions(sqlite_connection, sql, arguments, expected):
+def test_register_sqlite_functions__registered__call_engine_functions(
+    sqlite_connection, sql, arguments, expected
+):
     assert sqlite_connection.execute(f"SELECT {sql}", arguments).fetchone()[0] == expected
 
 

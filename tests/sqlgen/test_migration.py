@@ -6,8 +6,7 @@ import asyncpg
 import pytest
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
 from service.store.database import create_engine
 from service.store.migrate import alembic_config, migrate
@@ -20,7 +19,9 @@ _FUNCTIONS = ("segmentd_time_us", "segmentd_semver_cmp", "segmentd_bucket", "seg
 async def _fresh_database(postgres_url: str) -> str:
     url = make_url(postgres_url)
     name = f"{url.database}_migration"
-    admin = await asyncpg.connect(url.set(drivername="postgresql", database="postgres").render_as_string(False))
+    admin = await asyncpg.connect(
+        url.set(drivername="postgresql", database="postgres").render_as_string(False)
+    )
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         await admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
@@ -39,7 +40,9 @@ async def test_migration_0002__upgrade_then_downgrade__creates_then_drops_functi
     # Given
     url = await _fresh_database(postgres_url)
     engine = create_engine(url)
-    present = text("SELECT count(*) FROM pg_proc WHERE proname = ANY(:names)").bindparams(names=list(_FUNCTIONS))
+    present = text("SELECT count(*) FROM pg_proc WHERE proname = ANY(:names)").bindparams(
+        names=list(_FUNCTIONS)
+    )
     try:
         # When
         await migrate(url)
@@ -49,7 +52,8 @@ async def test_migration_0002__upgrade_then_downgrade__creates_then_drops_functi
             assert await connection.scalar(present) == len(_FUNCTIONS)
             checks = await connection.execute(
                 text(
-                    "SELECT segmentd_time_us('1970-01-01T00:00:01.5+00:01'), segmentd_semver_cmp('1.0.0-rc.1', '1.0.0'),"
+                    "SELECT segmentd_time_us('1970-01-01T00:00:01.5+00:01'),"
+                    " segmentd_semver_cmp('1.0.0-rc.1', '1.0.0'),"
                     " segmentd_bucket('x', 'y'), segmentd_lower('ΑΣ İ')"
                 )
             )

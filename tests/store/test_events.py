@@ -11,11 +11,11 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.engine.percentiles import threshold_from_values
+from service.engine.times import event_window_start
 from service.engine.traits import lookup
 from service.errors import InvalidArgument, UserNotFound
 from service.store.models import EventCountRow
 from service.store.profiles import ProfileRepository
-from service.store.queries import event_window_start
 from service.store.records import Event
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)

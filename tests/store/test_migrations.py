@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from service.store.database import create_engine
 from service.store.migrate import alembic_config, current_revision, head_revision, include_object_for, migrate
 from service.store.models import Base
-from tests.store.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import POSTGRES_ADMIN_URL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

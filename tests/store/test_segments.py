@@ -20,6 +20,7 @@ from service.errors import (
     SegmentNotFound,
 )
 from service.store import segments as segments_module
+from service.store.segment_rows import check_references
 from service.store.segments import SegmentRepository
 
 FREE: Rule = Condition("plan", "EQUALS", "free")
@@ -368,7 +369,7 @@ async def test_update__row_changed_behind_the_lock__compare_and_set_refuses(
     if dialect == "sqlite":
         pytest.skip("SQLite's write lock keeps every other writer out during the update")
     v1 = await segments.create("s", "", FREE, {})
-    checks = segments_module.check_references
+    checks = check_references
 
     async def check_then_change_behind_our_back(session: AsyncSession, name: str, rule: Rule) -> None:
         await checks(session, name, rule)

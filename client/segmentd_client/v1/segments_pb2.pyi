@@ -194,8 +194,8 @@ class ListSegmentsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """The maximum number of segments to return; 0 means a server default.
-    Negative, or over the server's maximum, is INVALID_ARGUMENT.
+    """The maximum number of segments to return; 0 means 50, and more than
+    1000 is read as 1000. Negative is INVALID_ARGUMENT.
     """
     page_token: _builtins.str
     """The `next_page_token` of a previous call, to read the next page; empty

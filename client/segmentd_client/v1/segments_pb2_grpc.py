@@ -110,7 +110,9 @@ class SegmentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteSegment(self, request, context):
-        """Deletes a segment and its version history. Fails with
+        """Deletes a segment. Its past versions stay readable with `GetSegment`
+        and a `version`, and re-creating the name continues its version numbers,
+        so a version number always means one definition. Fails with
         FAILED_PRECONDITION while another segment references it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -54,7 +54,9 @@ class SegmentServiceStub:
     version; the previous versions stay readable with `GetSegment`.
     """
     DeleteSegment: _grpc.UnaryUnaryMultiCallable[_segments_pb2.DeleteSegmentRequest, _empty_pb2.Empty]
-    """Deletes a segment and its version history. Fails with
+    """Deletes a segment. Its past versions stay readable with `GetSegment`
+    and a `version`, and re-creating the name continues its version numbers,
+    so a version number always means one definition. Fails with
     FAILED_PRECONDITION while another segment references it.
     """
 
@@ -83,7 +85,9 @@ class SegmentServiceAsyncStub(SegmentServiceStub):
     version; the previous versions stay readable with `GetSegment`.
     """
     DeleteSegment: _aio.UnaryUnaryMultiCallable[_segments_pb2.DeleteSegmentRequest, _empty_pb2.Empty]  # type: ignore[assignment]
-    """Deletes a segment and its version history. Fails with
+    """Deletes a segment. Its past versions stay readable with `GetSegment`
+    and a `version`, and re-creating the name continues its version numbers,
+    so a version number always means one definition. Fails with
     FAILED_PRECONDITION while another segment references it.
     """
 
@@ -139,7 +143,9 @@ class SegmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _segments_pb2.DeleteSegmentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
-        """Deletes a segment and its version history. Fails with
+        """Deletes a segment. Its past versions stay readable with `GetSegment`
+        and a `version`, and re-creating the name continues its version numbers,
+        so a version number always means one definition. Fails with
         FAILED_PRECONDITION while another segment references it.
         """
 
