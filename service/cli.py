@@ -29,7 +29,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``segmentd`` command line; return the exit status."""
     arguments = _parser().parse_args(argv)
+    if arguments.command == "import":
+        # A client of a running server: the server's settings are none of its business.
+        from service.importer_cli import run_import
+
+        return run_import(arguments)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic logs every plugin it loads at INFO; only the migrations it runs are of interest.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
         settings = load_settings(arguments)
     except ValueError as exc:
@@ -40,15 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         asyncio.run(serve(settings))
         return 0
-    if arguments.command == "migrate":
-        from service.store.migrate import migrate
+    from service.store.migrate import migrate
 
-        asyncio.run(migrate(settings.database_url))
-        print(f"migrated {settings.database_url}")
-        return 0
-    from service.importer_cli import run_import
-
-    return run_import(arguments)
+    asyncio.run(migrate(settings.database_url))
+    print(f"migrated {settings.database_url}")
+    return 0
 
 
 if __name__ == "__main__":

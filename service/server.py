@@ -41,6 +41,7 @@ from service.store.database import create_engine, create_sessionmaker
 from service.store.health import ping
 from service.store.members import MemberQueries
 from service.store.migrate import migrate
+from service.store.notifications import ChangeCallbacks, ChangeListener
 from service.store.profiles import ProfileRepository
 from service.store.segments import SegmentRepository
 
@@ -64,6 +65,7 @@ class RunningServer:
     health: health.aio.HealthServicer
     catalog: SegmentCatalog
     profile_cache: ProfileCache
+    listener: ChangeListener | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self, grace: float | None) -> None:
@@ -72,6 +74,8 @@ class RunningServer:
         for task in self._tasks:
             task.cancel()
         await self.server.stop(grace)
+        if self.listener is not None:
+            await self.listener.stop()
         await self.engine.dispose()
 
 
@@ -118,10 +122,29 @@ async def start_server(settings: Settings) -> RunningServer:
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     await server.start()
     running = RunningServer(server, port, engine, health_servicer, catalog, profile_cache)
+    if engine.dialect.name == "postgresql":
+        running.listener = ChangeListener(engine.url, _cache_invalidation(catalog, profile_cache))
+        running.listener.start()
     await _set_health(health_servicer, await ping(engine))
     running._tasks.append(asyncio.create_task(_watch_store(engine, health_servicer)))
     log.info("segmentd listening on %s:%d (store: %s)", settings.host, port, engine.url.render_as_string())
     return running
+
+
+def _cache_invalidation(catalog: SegmentCatalog, profile_cache: ProfileCache) -> ChangeCallbacks:
+    """Invalidate this process's caches on changes made anywhere (other replicas, direct SQL)."""
+
+    def profile_changed(user_id: str | None) -> None:
+        if user_id is None:
+            profile_cache.clear()
+        else:
+            profile_cache.invalidate(user_id)
+
+    def reset() -> None:
+        profile_cache.clear()
+        catalog.invalidate()
+
+    return ChangeCallbacks(profile_changed, catalog.invalidate, reset)
 
 
 async def _set_health(servicer: health.aio.HealthServicer, store_answers: bool) -> None:
