@@ -84,7 +84,7 @@ class ChangeListener:
         while True:
             try:
                 await self._listen_once()
-            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("change notifications interrupted (%s); reconnecting", error)
             finally:
                 self.listening.clear()
@@ -106,7 +106,7 @@ class ChangeListener:
             self._callbacks.reset()
             self.listening.set()
             while not closed.is_set():
-                with contextlib.suppress(asyncio.TimeoutError):
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(closed.wait(), self._probe_seconds)
                     break
                 await connection.fetchval("SELECT 1", timeout=self._probe_seconds)

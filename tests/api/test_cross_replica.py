@@ -130,7 +130,8 @@ async def test_listener_connection_killed__caches_dropped_and_listening_resumes(
             async with engine.begin() as connection:
                 await connection.execute(
                     text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE application_name = :name"
                     ),
                     {"name": LISTENER_APPLICATION_NAME},
                 )

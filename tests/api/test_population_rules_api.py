@@ -44,6 +44,7 @@ async def _members(evaluation, name: str) -> list[str]:
 async def test_percentile_at_most__bottom_quarter_by_nearest_rank(population, evaluation):
     # Given: the 25th percentile of the 12 numeric margins (the string one does not count)
     threshold = threshold_from_values([float(m) for m in MARGINS], 25)
+    assert threshold is not None
     expected = sorted(f"user-{i:02}" for i, m in enumerate(MARGINS) if m <= threshold)
 
     # When
