@@ -88,34 +88,33 @@ class EventCountRow(Base):
     count: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
-class SegmentRow(Base):
+class _SegmentDefinition:
+    """The columns of one segment version, shared by the current and the history tables."""
+
+    # sort_order keeps (name, version) the leading columns, as the primary key reads them.
+    name: Mapped[str] = mapped_column(String(63), primary_key=True, sort_order=-2)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    rule: Mapped[dict[str, Any]] = mapped_column(JsonDocument, nullable=False)
+    labels: Mapped[dict[str, str]] = mapped_column(JsonDocument, nullable=False)
+    etag: Mapped[str] = mapped_column(String(64), nullable=False)
+    create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class SegmentRow(_SegmentDefinition, Base):
     """The current version of a segment."""
 
     __tablename__ = "segments"
 
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, nullable=False)
-    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    rule: Mapped[dict[str, Any]] = mapped_column(JsonDocument, nullable=False)
-    labels: Mapped[dict[str, str]] = mapped_column(JsonDocument, nullable=False)
-    etag: Mapped[str] = mapped_column(String(64), nullable=False)
-    create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, sort_order=-1)
 
 
-class SegmentVersionRow(Base):
+class SegmentVersionRow(_SegmentDefinition, Base):
     """One version of a segment as it was written; kept after updates and deletion."""
 
     __tablename__ = "segment_versions"
 
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    rule: Mapped[dict[str, Any]] = mapped_column(JsonDocument, nullable=False)
-    labels: Mapped[dict[str, str]] = mapped_column(JsonDocument, nullable=False)
-    etag: Mapped[str] = mapped_column(String(64), nullable=False)
-    create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, sort_order=-1)
 
 
 class SegmentReferenceRow(Base):
