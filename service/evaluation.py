@@ -17,6 +17,7 @@ from service.errors import UserNotFound
 from service.population import PercentileThresholds
 from service.profiles import CachedUser, ProfileCache
 from service.segments import Catalogue, SegmentCatalog
+from service.store.checks import check_user_id
 from service.store.profiles import ProfileRepository
 from service.store.records import Segment
 
@@ -70,6 +71,7 @@ class Evaluator:
 
     async def evaluate_user(self, user_id: str, names: Collection[str] = ()) -> Verdict:
         """Return the segments (all, or those in ``names``) stored user ``user_id`` is in."""
+        check_user_id(user_id, "user_id")
         now = self._clock()
         catalogue = await self._catalog.catalogue()
         context = await self._user_context(user_id, catalogue, names, now)
@@ -91,6 +93,9 @@ class Evaluator:
         self, user_ids: Sequence[str], names: Collection[str] = ()
     ) -> AsyncIterator[tuple[str, Verdict | None]]:
         """Yield ``(user_id, verdict)`` for each user in turn; ``None`` for an unknown user."""
+        # Refuse a malformed id before streaming anything, naming its position.
+        for index, user_id in enumerate(user_ids):
+            check_user_id(user_id, f"user_ids[{index}]")
         for user_id in user_ids:
             try:
                 yield user_id, await self.evaluate_user(user_id, names)
@@ -99,6 +104,7 @@ class Evaluator:
 
     async def explain_user(self, user_id: str, segment_name: str) -> ExplainedVerdict:
         """Explain, node by node, whether stored user ``user_id`` is in ``segment_name``."""
+        check_user_id(user_id, "user_id")
         now = self._clock()
         catalogue = await self._catalog.catalogue()
         segment = catalogue.segment(segment_name)

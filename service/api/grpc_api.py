@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from google.protobuf import empty_pb2
 from grpc import aio
@@ -135,7 +136,8 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
     ) -> profiles_pb2.RecordEventsResponse:
         """Add events to the per-day counts, all or nothing."""
         async with abort_on_domain_error(context):
-            events = [mappers.event_from_proto(e, f"events[{i}]") for i, e in enumerate(request.events)]
+            received_at = datetime.now(UTC)
+            events = [mappers.event_from_proto(event, received_at) for event in request.events]
             return profiles_pb2.RecordEventsResponse(recorded=await self._profiles.record_events(events))
 
     async def ImportProfiles(

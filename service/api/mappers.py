@@ -75,14 +75,12 @@ def profile_to_proto(profile: Profile) -> profiles_pb2.Profile:
     )
 
 
-def event_from_proto(message: profiles_pb2.Event, field: str) -> Event:
-    """Decode an event; a missing time is refused, naming ``field``."""
-    if not message.HasField("time"):
-        raise InvalidArgument(f"{field}.time", "is required")
+def event_from_proto(message: profiles_pb2.Event, received_at: datetime) -> Event:
+    """Decode an event; one without a time happened at ``received_at``; a count of 0 means 1."""
     return Event(
         user_id=message.user_id,
         name=message.name,
-        time=message.time.ToDatetime(tzinfo=UTC),
+        time=message.time.ToDatetime(tzinfo=UTC) if message.HasField("time") else received_at,
         count=message.count or 1,
     )
 
