@@ -4,7 +4,8 @@ For random valid rule trees (segment references included) and a random populatio
 profiles and event rows written to a real database, every profile's SQL verdict equals the
 compiled Python predicate's, with the same ``now``, the same percentile thresholds (computed
 by the reference implementation from the population) and event counts computed from the same
-rows. The SQL expression is also selected as a column, to check it is never NULL.
+rows. The expression's two-valued form is also selected as a column (never NULL) and negated
+(exactly the non-members), as a `none` group around it would use it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select
+from sqlalchemy import insert, not_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.engine.compiler import Predicate, compile_rule
@@ -27,6 +28,7 @@ from service.engine.percentiles import threshold_from_values
 from service.engine.rules import Rule
 from service.engine.traits import lookup, split_path
 from service.sqlgen.compiler import compile_rule_sql
+from service.sqlgen.json_values import two_valued
 from service.store.models import Base
 from tests.sqlgen.databases import pg_engine, postgres_url, sqlite_engine
 from tests.sqlgen.strategies import (
@@ -186,9 +188,17 @@ async def _check(engine: AsyncEngine, case: Case) -> None:
                 members = set(await connection.scalars(select(profiles_table.c.user_id).where(expression)))
                 verdicts = {
                     row[0]: row[1]
-                    for row in await connection.execute(select(profiles_table.c.user_id, expression))
+                    for row in await connection.execute(
+                        select(profiles_table.c.user_id, two_valued(expression))
+                    )
                 }
+                others = set(
+                    await connection.scalars(
+                        select(profiles_table.c.user_id).where(not_(two_valued(expression)))
+                    )
+                )
                 assert members == expected, rule
+                assert others == set(case.profiles) - expected, ("negation", rule)
                 assert all(verdict is not None for verdict in verdicts.values()), ("NULL verdict", rule)
                 assert {user_id for user_id, verdict in verdicts.items() if verdict} == expected, rule
         finally:

@@ -8,8 +8,13 @@
         PercentageSplit  -> segmentd_bucket(salt, user_id) BETWEEN lo AND hi - 1
         SegmentReference -> the referenced segment's rule, inlined (compiled once per call)
 
-The expression is two-valued for every profile (never NULL), so ``select(profiles.c.user_id)
-.where(expression)`` lists exactly the members, and ``NOT`` of it exactly the others.
+The expression is true for the members and false or NULL for the others: NULL arises only
+where a guarded trait is missing or of another type, and every negation (``none``, the
+``NOT_*`` operators) makes its operand two-valued first, so NULL always means "not a member".
+``select(profiles.c.user_id).where(expression)`` lists exactly the members;
+``two_valued(expression)`` (``COALESCE(expression, false)``) gives a strict true/false, e.g.
+to select the verdict as a column or to negate it. Guards stay plain ``AND`` terms so the
+planner can estimate and index each of them.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from service.engine.traits import split_path
 from service.errors import InvalidRule
 from service.sqlgen.conditions import CONDITION_BUILDERS_BY_OPERATOR, Scope
 from service.sqlgen.functions import BUCKET
-from service.sqlgen.json_values import JsonValueSql, postgres_trait, sqlite_trait
+from service.sqlgen.json_values import JsonValueSql, postgres_trait, sqlite_trait, two_valued
 
 #: The databases the compiler writes SQL for (SQLAlchemy dialect names).
 Dialect = Literal["postgresql", "sqlite"]
@@ -134,9 +139,9 @@ class _Compilation:
         children = [self.compile(child) for child in group.rules]
         if group.kind == "all":
             return and_(*children) if children else true()
-        # Children are two-valued, so NOT of their OR is exactly "none holds".
         any_child = or_(*children) if children else false()
-        return any_child if group.kind == "any" else not_(any_child)
+        # A child may be NULL (= false); NOT needs a two-valued operand to mean "none holds".
+        return any_child if group.kind == "any" else not_(two_valued(any_child))
 
     def _condition(self, condition: Condition) -> ColumnElement[bool]:
         if condition.operator not in CONDITION_BUILDERS_BY_OPERATOR:

@@ -61,7 +61,7 @@ def _present_and_not(builder: ConditionBuilder) -> ConditionBuilder:
     """``NOT_*``: the trait is present and the positive operator does not hold."""
 
     def negated(condition: Condition, value: JsonValueSql, scope: Scope) -> ColumnElement[bool]:
-        return and_(value.is_present(), not_(builder(condition, value, scope)))
+        return and_(value.is_present(), not_(two_valued(builder(condition, value, scope))))
 
     return negated
 

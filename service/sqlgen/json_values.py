@@ -26,6 +26,7 @@ from sqlalchemy import (
     FromClause,
     Integer,
     Text,
+    and_,
     case,
     exists,
     false,
@@ -66,12 +67,15 @@ _INT64: Final = range(-(2**63), 2**63)
 
 
 def when(guard: ColumnElement[bool], test: ColumnElement[bool]) -> ColumnElement[bool]:
-    """``CASE WHEN guard THEN test ELSE false END``: ``test`` is only evaluated when it may be.
+    """``guard AND test``: ``test`` counts only for values of the type ``guard`` checks.
 
-    Unlike ``guard AND test``, the database cannot evaluate ``test`` first (PostgreSQL may
-    reorder ``AND``); a NULL guard counts as false, so the result is NULL only if ``test`` is.
+    The database may evaluate ``test`` first (PostgreSQL reorders ``AND``), which is safe
+    because no expression built here can raise: nothing is cast, jsonb compares with jsonb,
+    text with text. A plain ``AND`` lets the planner see each guard and each comparison as a
+    separate clause (selectivity, indexes), which a ``CASE`` would hide. The result may be
+    NULL (missing trait); negations make their operand two-valued first (``two_valued``).
     """
-    return case((guard, test), else_=false())
+    return and_(guard, test)
 
 
 def two_valued(test: ColumnElement[bool]) -> ColumnElement[bool]:

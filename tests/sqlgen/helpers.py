@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.engine.rules import Rule
 from service.sqlgen.compiler import compile_rule_sql
+from service.sqlgen.json_values import two_valued
 from service.store.models import Base
 from tests.strategies import NOW
 
@@ -33,10 +34,10 @@ async def sql_members(
     thresholds: Mapping[tuple[str, float], float | None] | None = None,
     resolve_rule: Callable[[str], Rule] = _no_segments,
 ) -> set[str]:
-    """Return the user ids the rule selects; also check the expression is two-valued.
+    """Return the user ids the rule selects; also check NULL only ever means "not a member".
 
-    Every profile must be selected either by the expression or by its negation, and the
-    expression selected as a column must never be NULL.
+    Every profile must be selected either by the expression or by the negation of its
+    two-valued form, and that form selected as a column must never be NULL.
     """
     expression = compile_rule_sql(
         rule,
@@ -68,9 +69,10 @@ async def sql_members(
                 await connection.execute(insert(events_table), rows)
             query = select(profiles_table.c.user_id)
             members = set(await connection.scalars(query.where(expression)))
-            others = set(await connection.scalars(query.where(not_(expression))))
+            others = set(await connection.scalars(query.where(not_(two_valued(expression)))))
             verdicts = [
-                row[1] for row in await connection.execute(select(profiles_table.c.user_id, expression))
+                row[1]
+                for row in await connection.execute(select(profiles_table.c.user_id, two_valued(expression)))
             ]
         finally:
             await transaction.rollback()
