@@ -147,5 +147,8 @@ def _verdict(matched: bool) -> str:
 
 def _shown(value: object) -> str:
     """Quote a JSON value for a sentence, shortened if long."""
+    # Numbers arrive as doubles over the API: show 92.0 as the 92 the user wrote.
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        value = int(value)
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"

@@ -226,3 +226,15 @@ def test_explain__unknown_segment__raises_the_resolver_error() -> None:
     # When / Then
     with pytest.raises(SegmentNotFound):
         explain(SegmentReference("gone"), context(), resolve)
+
+
+def test_explain__integral_doubles__shown_as_written():
+    # Given: numbers as the API delivers them, doubles
+    rule = Condition("seats", op.GREATER_THAN_OR_EQUALS, 80.0)
+
+    # When
+    explanation = explained(rule, traits={"seats": 92.0})
+
+    # Then
+    assert explanation.detail.startswith("seats = 92: GREATER_THAN_OR_EQUALS 80 ")
+    assert explanation.actual_value == 92.0
