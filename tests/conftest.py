@@ -50,17 +50,32 @@ def _postgres_unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL unreachable: {reason}")
 
 
-async def _recreate_database(admin_url: str, name: str) -> None:
+async def _administer(*statements: str) -> None:
+    """Run statements on the maintenance database, outside any transaction."""
     admin = create_async_engine(
-        make_url(admin_url).set(drivername="postgresql+asyncpg"), isolation_level="AUTOCOMMIT"
+        make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg"), isolation_level="AUTOCOMMIT"
     )
     try:
         async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            # template0 with UTF8: the database must hold any Unicode text, whatever the server default.
-            await connection.execute(text(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'"))
+            for statement in statements:
+                await connection.execute(text(statement))
     finally:
         await admin.dispose()
+
+
+async def recreate_database(name: str) -> str:
+    """Create PostgreSQL database ``name`` afresh (dropping any leftover); return its URL."""
+    await _administer(
+        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        # template0 with UTF8: the database must hold any Unicode text, whatever the server default.
+        f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'",
+    )
+    return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(name: str) -> None:
+    """Drop PostgreSQL database ``name``, disconnecting its sessions."""
+    await _administer(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -68,24 +83,12 @@ def postgres_database_url() -> Iterator[str]:
     """This worker's PostgreSQL test database, created from scratch and migrated."""
     name = f"segmentd_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
     try:
-        asyncio.run(_recreate_database(POSTGRES_ADMIN_URL, name))
+        url = asyncio.run(recreate_database(name))
     except Exception as error:  # any failure to reach the server means "unreachable"
         _postgres_unavailable(f"cannot create a database on {POSTGRES_ADMIN_URL}: {error!r}")
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     asyncio.run(migrate(url))
     yield url
-    asyncio.run(_drop_database(POSTGRES_ADMIN_URL, name))
-
-
-async def _drop_database(admin_url: str, name: str) -> None:
-    admin = create_async_engine(
-        make_url(admin_url).set(drivername="postgresql+asyncpg"), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
+    asyncio.run(drop_database(name))
 
 
 @pytest.fixture(scope="session")

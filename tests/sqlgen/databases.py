@@ -1,17 +1,13 @@
-"""Database fixtures for the SQL compiler tests: a scratch PostgreSQL database and SQLite.
+"""Database fixtures for the SQL compiler tests: PostgreSQL and SQLite engines.
 
-Imported by ``tests/sqlgen/conftest.py`` and ``tests/test_sql_matches_python.py``; written so
-they can move to ``tests/conftest.py`` as they are. Engines come from the store's own
-``create_engine`` (SQLite gets the helper functions on connect there); the PostgreSQL helper
-functions are created here, as migration 0002 does.
-
-PostgreSQL tests skip when the server does not answer, unless ``SEGMENTD_REQUIRE_POSTGRES=1``
-(CI), in which case they fail: a green run must never silently mean "PostgreSQL not tested".
+Imported by ``tests/sqlgen/conftest.py`` and ``tests/test_sql_matches_python.py``. PostgreSQL is
+the worker's migrated test database of ``tests/conftest.py`` (skipped when unreachable, failed
+when ``SEGMENTD_REQUIRE_POSTGRES=1``). Engines come from the store's own ``create_engine``
+(SQLite gets the helper functions on connect there).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -19,42 +15,16 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.sqlgen.functions import POSTGRES_FUNCTIONS_SQL
 from service.store.database import create_engine
 from service.store.models import Base
 
-#: The server's maintenance database; each xdist worker gets its own scratch database beside it.
-ADMIN_URL = os.environ.get("SEGMENTD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _scratch_database_name() -> str:
-    return f"segmentd_sqlgen_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-
-
-def postgres_unavailable(reason: str) -> None:
-    """Skip the test, or fail it when CI demands PostgreSQL (``SEGMENTD_REQUIRE_POSTGRES=1``)."""
-    if os.environ.get("SEGMENTD_REQUIRE_POSTGRES") == "1":
-        pytest.fail(f"PostgreSQL is required (SEGMENTD_REQUIRE_POSTGRES=1) but {reason}")
-    pytest.skip(f"PostgreSQL unreachable: {reason}")
-
 
 @pytest.fixture(scope="session")
-async def postgres_url() -> str:
-    """Create (once) this worker's scratch database; return its asyncpg URL."""
-    name = _scratch_database_name()
-    try:
-        admin = await asyncpg.connect(ADMIN_URL, timeout=5)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        postgres_unavailable(f"cannot connect to {ADMIN_URL}: {exc!r}")
-    try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            # template0 with UTF8: the scratch database must hold any Unicode text.
-            await admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
-    finally:
-        await admin.close()
+def postgres_url(postgres_database_url: str) -> str:
+    """This worker's migrated PostgreSQL test database (``tests/conftest.py``), asyncpg URL."""
     return (
-        make_url(ADMIN_URL)
-        .set(drivername="postgresql+asyncpg", database=name)
+        make_url(postgres_database_url)
+        .set(drivername="postgresql+asyncpg")
         .render_as_string(hide_password=False)
     )
 
@@ -71,13 +41,11 @@ async def pg_raw(postgres_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 @pytest.fixture(scope="session")
 async def pg_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    """An engine on the scratch database with a fresh schema and the helper functions."""
+    """An engine on the migrated test database: the schema and helper functions as deployed.
+
+    Tests write only inside transactions they roll back, so they leave the database as found.
+    """
     engine = create_engine(postgres_url)
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.drop_all)
-        await connection.run_sync(Base.metadata.create_all)
-        for statement in POSTGRES_FUNCTIONS_SQL:
-            await connection.exec_driver_sql(statement)
     try:
         yield engine
     finally:

@@ -13,14 +13,14 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.store.database import create_engine
 from service.store.migrate import alembic_config, current_revision, head_revision, include_object_for, migrate
 from service.store.models import Base
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import drop_database, recreate_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,18 +58,10 @@ async def empty_url(dialect: str, tmp_path: Path) -> AsyncIterator[str]:
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
     name = f"segmentd_test_fresh_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
-    admin = create_async_engine(
-        make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg"), isolation_level="AUTOCOMMIT"
-    )
     try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        yield await recreate_database(name)
     finally:
-        await admin.dispose()
+        await drop_database(name)
 
 
 async def test_migrate__concurrently_in_one_process__one_upgrade(empty_url: str) -> None:
