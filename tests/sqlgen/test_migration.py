@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncpg
 import pytest
 from alembic import command
 from sqlalchemy import text
@@ -10,24 +9,11 @@ from sqlalchemy.engine import Connection, make_url
 
 from service.store.database import create_engine
 from service.store.migrate import alembic_config, migrate
+from tests.conftest import drop_database, recreate_database
 
 pytestmark = pytest.mark.postgres
 
 _FUNCTIONS = ("segmentd_time_us", "segmentd_semver_cmp", "segmentd_bucket", "segmentd_lower")
-
-
-async def _fresh_database(postgres_url: str) -> str:
-    url = make_url(postgres_url)
-    name = f"{url.database}_migration"
-    admin = await asyncpg.connect(
-        url.set(drivername="postgresql", database="postgres").render_as_string(False)
-    )
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
-    finally:
-        await admin.close()
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def _downgrade(connection: Connection, revision: str) -> None:
@@ -37,8 +23,9 @@ def _downgrade(connection: Connection, revision: str) -> None:
 
 
 async def test_migration_0002__upgrade_then_downgrade__creates_then_drops_functions(postgres_url):
-    # Given
-    url = await _fresh_database(postgres_url)
+    # Given: a database of its own (the shared one is migrated already)
+    name = f"{make_url(postgres_url).database}_migration"
+    url = await recreate_database(name)
     engine = create_engine(url)
     present = text("SELECT count(*) FROM pg_proc WHERE proname = ANY(:names)").bindparams(
         names=list(_FUNCTIONS)
@@ -69,3 +56,4 @@ async def test_migration_0002__upgrade_then_downgrade__creates_then_drops_functi
             assert await connection.scalar(present) == 0
     finally:
         await engine.dispose()
+        await drop_database(name)
