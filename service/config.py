@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
 from service.engine.limits import RuleLimits
@@ -86,14 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add one ``--flag`` per setting to ``parser`` (defaults come from the environment)."""
     for setting in fields(Settings):
         flag = "--" + setting.name.replace("_", "-")
-        if setting.type == "bool":
-            action = argparse.BooleanOptionalAction
-            parser.add_argument(
-                flag, dest=setting.name, action=action, default=None, help=_help(setting.name)
-            )
-        else:
-            kind = _converter(setting.type)
-            parser.add_argument(flag, dest=setting.name, type=kind, default=None, help=_help(setting.name))
+        # A boolean is a --flag / --no-flag pair; everything else takes a typed value.
+        kind: dict[str, Any] = (
+            {"action": argparse.BooleanOptionalAction}
+            if setting.type == "bool"
+            else {"type": _converter(setting.type)}
+        )
+        parser.add_argument(flag, dest=setting.name, default=None, help=_help(setting), **kind)
 
 
 def load_settings(
@@ -111,23 +110,21 @@ def load_settings(
         if flag_value is not None:
             values[setting.name] = flag_value
         elif variable in environ:
-            convert = _parse_bool if setting.type == "bool" else _converter(setting.type)
             try:
-                values[setting.name] = convert(environ[variable])
+                values[setting.name] = _converter(setting.type)(environ[variable])
             except ValueError as exc:
                 raise ValueError(f"{variable}: {exc}") from exc
     return Settings(**values)
 
 
 def _converter(type_name: object) -> Any:
-    return {"int": int, "float": float, "str": str}[str(type_name)]
+    return {"bool": _parse_bool, "int": int, "float": float, "str": str}[str(type_name)]
 
 
-def _help(name: str) -> str:
-    default = (
-        "built in; set it in production" if name == "page_token_secret" else repr(getattr(Settings(), name))
-    )
-    return f"(env SEGMENTD_{name.upper()}, default {default})"
+def _help(setting: Field[Any]) -> str:
+    # A field kept out of repr (a secret) keeps its default out of --help too.
+    default = repr(getattr(Settings(), setting.name)) if setting.repr else "built in; set it in production"
+    return f"(env SEGMENTD_{setting.name.upper()}, default {default})"
 
 
 def settings_for_tests(**overrides: Any) -> Settings:

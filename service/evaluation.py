@@ -72,10 +72,7 @@ class Evaluator:
     async def evaluate_user(self, user_id: str, names: Collection[str] = ()) -> Verdict:
         """Return the segments (all, or those in ``names``) stored user ``user_id`` is in."""
         check_user_id(user_id, "user_id")
-        now = self._clock()
-        catalogue = await self._catalog.catalogue()
-        context = await self._user_context(user_id, catalogue, names, now)
-        return Verdict(catalogue.compiled.evaluate(context, names or None), now)
+        return await self._evaluate_checked_user(user_id, names)
 
     async def evaluate_profile(
         self, traits: Mapping[str, JsonValue], names: Collection[str] = (), user_id: str | None = None
@@ -98,7 +95,7 @@ class Evaluator:
             check_user_id(user_id, f"user_ids[{index}]")
         for user_id in user_ids:
             try:
-                yield user_id, await self.evaluate_user(user_id, names)
+                yield user_id, await self._evaluate_checked_user(user_id, names)
             except UserNotFound:
                 yield user_id, None
 
@@ -110,6 +107,12 @@ class Evaluator:
         segment = catalogue.segment(segment_name)
         context = await self._user_context(user_id, catalogue, (segment_name,), now)
         return ExplainedVerdict(segment, explain(segment.rule, context, catalogue.rule_of), now)
+
+    async def _evaluate_checked_user(self, user_id: str, names: Collection[str]) -> Verdict:
+        now = self._clock()
+        catalogue = await self._catalog.catalogue()
+        context = await self._user_context(user_id, catalogue, names, now)
+        return Verdict(catalogue.compiled.evaluate(context, names or None), now)
 
     async def _user_context(
         self, user_id: str, catalogue: Catalogue, names: Collection[str], now: datetime

@@ -7,7 +7,7 @@ straight from SQL. A :class:`ChangeListener` keeps one dedicated connection list
 hands each notification to callbacks.
 
 Notifications sent while the connection is down are lost, so every (re)connection first
-starts listening, then calls ``on_reset`` to drop everything cached: nothing cached before
+starts listening, then calls ``reset`` to drop everything cached: nothing cached before
 the gap survives it. A silent network failure is caught by a periodic probe; the caches'
 TTLs remain the safety net behind all of this.
 """
