@@ -574,7 +574,7 @@ def server_command(database_url: str, program: str) -> list[str]:
     if program:
         command = shlex.split(program)
     else:
-        command = [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
+        command = [str(script)] if script.exists() else [sys.executable, "-m", "segmentd.cli"]
     return [*command, "serve", "--host", "127.0.0.1", "--port", "0", "--database-url", database_url]
 
 
@@ -745,9 +745,9 @@ def generated_sql(segment: BenchSegment) -> str:
     from sqlalchemy import select
     from sqlalchemy.dialects import postgresql
 
-    from service.engine.codec import rule_from_json
-    from service.sqlgen.compiler import compile_rule_sql
-    from service.store.models import EventCountRow, ProfileRow
+    from segmentd.engine.codec import rule_from_json
+    from segmentd.sqlgen.compiler import compile_rule_sql
+    from segmentd.store.models import EventCountRow, ProfileRow
 
     def no_references(name: str) -> Any:
         raise LookupError(name)

@@ -29,10 +29,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select
 
-import service.sqlgen.conditions as conditions
-import service.store.members as members
-from service.cli import main
-from service.store.database import unavailable_as_store_error
+import segmentd.sqlgen.conditions as conditions
+import segmentd.store.members as members
+from segmentd.cli import main
+from segmentd.store.database import unavailable_as_store_error
 
 _ORIGINAL_STREAM = members.MemberQueries.stream
 

@@ -32,8 +32,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from service.store.database import create_engine, create_sessionmaker
-from service.store.migrate import migrate
+from segmentd.store.database import create_engine, create_sessionmaker
+from segmentd.store.migrate import migrate
 
 #: The server's maintenance database; the per-worker test databases are created beside it.
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -22,11 +22,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from service.engine import operators as op
-from service.engine.context import EvaluationContext
-from service.engine.operators import OPERATORS, Operator
-from service.engine.regex import UnsupportedPattern, check_pattern
-from service.engine.rules import (
+from segmentd.engine import operators as op
+from segmentd.engine.context import EvaluationContext
+from segmentd.engine.operators import OPERATORS, Operator
+from segmentd.engine.regex import UnsupportedPattern, check_pattern
+from segmentd.engine.rules import (
     GROUP_KINDS,
     Condition,
     EventCondition,
@@ -36,7 +36,7 @@ from service.engine.rules import (
     Rule,
     SegmentReference,
 )
-from service.engine.times import parse_time_us
+from segmentd.engine.times import parse_time_us
 
 ALPHABET = "abczABCZ09 -_.éÉßẞİıiIσςΣΩωKÅǆǅǄ漢😀\u0301"
 WORDS = (

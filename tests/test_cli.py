@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import main
-from service.store.migrate import current_revision, head_revision
+from segmentd.cli import main
+from segmentd.store.migrate import current_revision, head_revision
 
 
 def test_migrate__fresh_sqlite_file__at_head(tmp_path: Path, capsys):

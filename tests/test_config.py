@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from service.config import DEFAULT_DATABASE_URL, Settings, add_arguments, load_settings
+from segmentd.config import DEFAULT_DATABASE_URL, Settings, add_arguments, load_settings
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

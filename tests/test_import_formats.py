@@ -1,4 +1,4 @@
-"""service.import_formats: CSV with typed columns and JSON Lines, to profiles with line numbers."""
+"""segmentd.import_formats: CSV with typed columns and JSON Lines, to profiles with line numbers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.import_formats import (
+from segmentd.import_formats import (
     FileProfile,
     HeaderError,
     RowError,

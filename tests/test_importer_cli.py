@@ -15,9 +15,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from segmentd.import_formats import RowError
+from segmentd.importer_cli import EXIT_INVALID, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, LineMap, main
 from segmentd_client.v1 import profiles_pb2, profiles_pb2_grpc
-from service.import_formats import RowError
-from service.importer_cli import EXIT_INVALID, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, LineMap, main
 
 
 @dataclass

@@ -22,14 +22,14 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, not_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.engine.compiler import Predicate, compile_rule
-from service.engine.context import EvaluationContext
-from service.engine.percentiles import threshold_from_values
-from service.engine.rules import Rule
-from service.engine.traits import lookup, split_path
-from service.sqlgen.compiler import compile_rule_sql
-from service.sqlgen.json_values import two_valued
-from service.store.models import Base
+from segmentd.engine.compiler import Predicate, compile_rule
+from segmentd.engine.context import EvaluationContext
+from segmentd.engine.percentiles import threshold_from_values
+from segmentd.engine.rules import Rule
+from segmentd.engine.traits import lookup, split_path
+from segmentd.sqlgen.compiler import compile_rule_sql
+from segmentd.sqlgen.json_values import two_valued
+from segmentd.store.models import Base
 from tests.sqlgen.databases import pg_engine, postgres_url, sqlite_engine
 from tests.sqlgen.strategies import (
     ALL_PERCENTS,

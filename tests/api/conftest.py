@@ -9,6 +9,8 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
+from segmentd.config import settings_for_tests
+from segmentd.server import RunningServer, start_server
 from segmentd_client.v1 import (
     evaluation_pb2_grpc,
     profiles_pb2,
@@ -16,8 +18,6 @@ from segmentd_client.v1 import (
     segments_pb2,
     segments_pb2_grpc,
 )
-from service.config import settings_for_tests
-from service.server import RunningServer, start_server
 
 if TYPE_CHECKING:
     from segmentd_client.v1.evaluation_pb2_grpc import EvaluationServiceAsyncStub

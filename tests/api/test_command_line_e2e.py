@@ -14,9 +14,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from segmentd.importer_cli import main as import_main
+from segmentd.server import RunningServer
 from segmentd_client.v1 import evaluation_pb2, profiles_pb2
-from service.importer_cli import main as import_main
-from service.server import RunningServer
 from tests.api.conftest import create_segment
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "upgrade_candidates.py"

@@ -11,11 +11,11 @@ import grpc
 import pytest
 from sqlalchemy import text
 
+from segmentd.config import settings_for_tests
+from segmentd.server import RunningServer, start_server
+from segmentd.store.database import create_engine
+from segmentd.store.notifications import LISTENER_APPLICATION_NAME
 from segmentd_client.v1 import evaluation_pb2, evaluation_pb2_grpc, profiles_pb2_grpc, segments_pb2_grpc
-from service.config import settings_for_tests
-from service.server import RunningServer, start_server
-from service.store.database import create_engine
-from service.store.notifications import LISTENER_APPLICATION_NAME
 from tests.api.conftest import create_segment, upsert
 from tests.conftest import _truncate
 

@@ -9,8 +9,8 @@ import grpc
 import pytest
 from sqlalchemy import event
 
+from segmentd.server import RunningServer
 from segmentd_client.v1 import evaluation_pb2, profiles_pb2
-from service.server import RunningServer
 from tests.api.conftest import create_segment, profile_message, upsert
 
 SEGMENTS: list[dict[str, Any]] = [

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from segmentd.engine.percentiles import threshold_from_values
+from segmentd.engine.split import bucket, bucket_bounds
 from segmentd_client.v1 import evaluation_pb2
-from service.engine.percentiles import threshold_from_values
-from service.engine.split import bucket, bucket_bounds
 from tests.api.conftest import create_segment, upsert
 
 MARGINS = [5, 40, 12, 7, 90, 33, 1, 61, 18, 25, 50, 3]

@@ -13,9 +13,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from segmentd.config import settings_for_tests
+from segmentd.server import SERVICE_NAMES, start_server
 from segmentd_client.v1 import evaluation_pb2, evaluation_pb2_grpc
-from service.config import settings_for_tests
-from service.server import SERVICE_NAMES, start_server
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -64,7 +64,7 @@ async def test_sigterm__drains_in_flight_calls_then_exits_zero(tmp_path: Path):
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "service.cli",
+        "segmentd.cli",
         "serve",
         "--port",
         "0",

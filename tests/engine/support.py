@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.engine import operators as op
-from service.engine.compiler import Predicate, compile_rule
-from service.engine.context import EvaluationContext
-from service.engine.rules import Condition, JsonValue, Rule
-from service.engine.traits import MISSING, Missing
-from service.engine.validation import validate_rule
+from segmentd.engine import operators as op
+from segmentd.engine.compiler import Predicate, compile_rule
+from segmentd.engine.context import EvaluationContext
+from segmentd.engine.rules import Condition, JsonValue, Rule
+from segmentd.engine.traits import MISSING, Missing
+from segmentd.engine.validation import validate_rule
 from tests.strategies import NOW
 
 ATTRIBUTE = "a"

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from service.engine import operators as op
-from service.engine.codec import rule_from_json, rule_to_json
-from service.engine.rules import Condition, EventCondition, Group, PercentageSplit, Rule, SegmentReference
-from service.errors import InvalidRule
+from segmentd.engine import operators as op
+from segmentd.engine.codec import rule_from_json, rule_to_json
+from segmentd.engine.rules import Condition, EventCondition, Group, PercentageSplit, Rule, SegmentReference
+from segmentd.errors import InvalidRule
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 
-from service.engine import operators as op
-from service.engine.compiler import CompiledSegments, Predicate, compile_rule
-from service.engine.rules import (
+from segmentd.engine import operators as op
+from segmentd.engine.compiler import CompiledSegments, Predicate, compile_rule
+from segmentd.engine.rules import (
     Condition,
     EventCondition,
     Group,
@@ -17,7 +17,7 @@ from service.engine.rules import (
     Rule,
     SegmentReference,
 )
-from service.errors import SegmentNotFound
+from segmentd.errors import SegmentNotFound
 from tests.engine.support import context, rule_holds
 
 TRUE: Rule = Condition("plan", op.EQUALS, "free")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from service.engine import operators as op
-from service.engine.explain import Explanation, explain
-from service.engine.rules import (
+from segmentd.engine import operators as op
+from segmentd.engine.explain import Explanation, explain
+from segmentd.engine.rules import (
     Condition,
     EventCondition,
     Group,
@@ -15,8 +15,8 @@ from service.engine.rules import (
     Rule,
     SegmentReference,
 )
-from service.engine.split import bucket, bucket_percent
-from service.errors import SegmentNotFound
+from segmentd.engine.split import bucket, bucket_percent
+from segmentd.errors import SegmentNotFound
 from tests.engine.support import context
 
 TRAITS: dict[str, JsonValue] = {"plan": "free", "mrr": 40, "bio": "x" * 200, "company": {"size": 12}}

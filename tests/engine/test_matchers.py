@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from service.engine import operators as op
-from service.engine.matchers import MATCHERS_BY_OPERATOR, scalar_key
-from service.engine.operators import OPERATORS
-from service.engine.rules import JsonValue
-from service.engine.traits import MISSING, Missing
+from segmentd.engine import operators as op
+from segmentd.engine.matchers import MATCHERS_BY_OPERATOR, scalar_key
+from segmentd.engine.operators import OPERATORS
+from segmentd.engine.rules import JsonValue
+from segmentd.engine.traits import MISSING, Missing
 from tests.engine.support import ATTRIBUTE, VALUE_BY_OPERATOR, holds
 
 

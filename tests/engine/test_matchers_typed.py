@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.engine import operators as op
-from service.engine.rules import JsonValue
+from segmentd.engine import operators as op
+from segmentd.engine.rules import JsonValue
 from tests.engine.support import ATTRIBUTE, holds
 
 

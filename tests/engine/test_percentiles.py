@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.engine.percentiles import nearest_rank, threshold_from_values
-from service.engine.rules import JsonValue
+from segmentd.engine.percentiles import nearest_rank, threshold_from_values
+from segmentd.engine.rules import JsonValue
 
 
 @pytest.mark.parametrize(

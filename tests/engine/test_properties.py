@@ -8,13 +8,13 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.engine.codec import rule_from_json, rule_to_json
-from service.engine.compiler import CompiledSegments, compile_rule
-from service.engine.context import EvaluationContext
-from service.engine.explain import explain
-from service.engine.rules import Group, Rule
-from service.engine.validation import validate_rule
-from service.errors import InvalidRule
+from segmentd.engine.codec import rule_from_json, rule_to_json
+from segmentd.engine.compiler import CompiledSegments, compile_rule
+from segmentd.engine.context import EvaluationContext
+from segmentd.engine.explain import explain
+from segmentd.engine.rules import Group, Rule
+from segmentd.engine.validation import validate_rule
+from segmentd.errors import InvalidRule
 from tests.engine.support import no_segments
 from tests.strategies import SEGMENT_NAMES, contexts, rules, valid_rules
 

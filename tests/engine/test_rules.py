@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.engine import operators as op
-from service.engine.context import EvaluationContext
-from service.engine.rules import Condition, Group, Rule, SegmentReference, referenced_segments
+from segmentd.engine import operators as op
+from segmentd.engine.context import EvaluationContext
+from segmentd.engine.rules import Condition, Group, Rule, SegmentReference, referenced_segments
 
 
 @pytest.mark.parametrize(

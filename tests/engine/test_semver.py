@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.engine.semver import Semver, compare_semver, compare_semver_text, parse_semver
+from segmentd.engine.semver import Semver, compare_semver, compare_semver_text, parse_semver
 
 # The precedence example of semver.org, item 11, extended on both sides.
 CHAIN = [

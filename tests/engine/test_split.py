@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.engine.rules import PercentageSplit
-from service.engine.split import BUCKETS, bucket, bucket_bounds, bucket_percent, decimal_fraction
+from segmentd.engine.rules import PercentageSplit
+from segmentd.engine.split import BUCKETS, bucket, bucket_bounds, bucket_percent, decimal_fraction
 from tests.engine.support import context, rule_holds
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.engine.context import EvaluationContext
-from service.engine.times import MAX_TIME_LENGTH, US_PER_DAY, datetime_to_us, parse_time_us
+from segmentd.engine.context import EvaluationContext
+from segmentd.engine.times import MAX_TIME_LENGTH, US_PER_DAY, datetime_to_us, parse_time_us
 from tests.strategies import times
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.engine.rules import JsonValue
-from service.engine.traits import (
+from segmentd.engine.rules import JsonValue
+from segmentd.engine.traits import (
     MISSING,
     Missing,
     describe_type,

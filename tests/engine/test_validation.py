@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from service.engine import operators as op
-from service.engine.codec import rule_from_json
-from service.engine.limits import RuleLimits
-from service.engine.rules import (
+from segmentd.engine import operators as op
+from segmentd.engine.codec import rule_from_json
+from segmentd.engine.limits import RuleLimits
+from segmentd.engine.rules import (
     Condition,
     EventCondition,
     Group,
@@ -18,8 +18,8 @@ from service.engine.rules import (
     Rule,
     SegmentReference,
 )
-from service.engine.validation import SEGMENT_NAME_PATTERN, is_valid_segment_name, validate_rule
-from service.errors import InvalidRule
+from segmentd.engine.validation import SEGMENT_NAME_PATTERN, is_valid_segment_name, validate_rule
+from segmentd.errors import InvalidRule
 
 
 def condition(operator: str, value: JsonValue = None, **fields: Any) -> dict[str, Any]:

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from service.engine import operators as op
-from service.engine.codec import rule_from_json
-from service.engine.operators import OPERATORS
-from service.engine.rules import JsonValue
-from service.engine.validation import validate_rule
-from service.engine.values import VALUE_CHECKS_BY_OPERATOR
-from service.errors import InvalidRule
+from segmentd.engine import operators as op
+from segmentd.engine.codec import rule_from_json
+from segmentd.engine.operators import OPERATORS
+from segmentd.engine.rules import JsonValue
+from segmentd.engine.validation import validate_rule
+from segmentd.engine.values import VALUE_CHECKS_BY_OPERATOR
+from segmentd.errors import InvalidRule
 from tests.engine.support import VALUE_BY_OPERATOR
 
 

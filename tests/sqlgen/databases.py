@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.store.database import create_engine
-from service.store.models import Base
+from segmentd.store.database import create_engine
+from segmentd.store.models import Base
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import insert, not_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.engine.rules import Rule
-from service.sqlgen.compiler import compile_rule_sql
-from service.sqlgen.json_values import two_valued
-from service.store.models import Base
+from segmentd.engine.rules import Rule
+from segmentd.sqlgen.compiler import compile_rule_sql
+from segmentd.sqlgen.json_values import two_valued
+from segmentd.store.models import Base
 from tests.strategies import NOW
 
 profiles_table = Base.metadata.tables["profiles"]

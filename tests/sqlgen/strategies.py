@@ -14,12 +14,12 @@ from typing import Any
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from service.engine import operators as op
-from service.engine.operators import OPERATORS
-from service.engine.rules import GROUP_KINDS, Condition, Group, Rule
-from service.engine.times import parse_time_us
-from service.engine.validation import validate_rule
-from service.errors import InvalidRule
+from segmentd.engine import operators as op
+from segmentd.engine.operators import OPERATORS
+from segmentd.engine.rules import GROUP_KINDS, Condition, Group, Rule
+from segmentd.engine.times import parse_time_us
+from segmentd.engine.validation import validate_rule
+from segmentd.errors import InvalidRule
 from tests.strategies import ATTRIBUTES, PERCENTS, scalars, traits, valid_rules
 
 #: Percentiles the edge conditions use, beside the shared strategies' `PERCENTS`.

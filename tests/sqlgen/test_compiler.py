@@ -10,10 +10,10 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.engine.rules import Condition, EventCondition, Group, PercentageSplit, Rule, SegmentReference
-from service.engine.split import bucket, bucket_bounds
-from service.errors import InvalidRule
-from service.sqlgen.compiler import compile_rule_sql
+from segmentd.engine.rules import Condition, EventCondition, Group, PercentageSplit, Rule, SegmentReference
+from segmentd.engine.split import bucket, bucket_bounds
+from segmentd.errors import InvalidRule
+from segmentd.sqlgen.compiler import compile_rule_sql
 from tests.sqlgen.helpers import events_table, profiles_table, sql_members
 from tests.strategies import NOW
 

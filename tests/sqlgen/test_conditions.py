@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.engine.compiler import compile_rule
-from service.engine.context import EvaluationContext
-from service.engine.rules import Condition
-from service.engine.validation import validate_rule
+from segmentd.engine.compiler import compile_rule
+from segmentd.engine.context import EvaluationContext
+from segmentd.engine.rules import Condition
+from segmentd.engine.validation import validate_rule
 from tests.sqlgen.helpers import sql_members
 from tests.strategies import NOW
 

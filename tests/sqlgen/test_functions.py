@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.engine.semver import compare_semver_text
-from service.engine.split import bucket
-from service.engine.times import parse_time_us
-from service.sqlgen.functions import POSTGRES_FUNCTIONS_SQL, register_sqlite_functions
+from segmentd.engine.semver import compare_semver_text
+from segmentd.engine.split import bucket
+from segmentd.engine.times import parse_time_us
+from segmentd.sqlgen.functions import POSTGRES_FUNCTIONS_SQL, register_sqlite_functions
 from tests.sqlgen.strategies import (
     EDGE_SEMVERS,
     EDGE_TIMES,

@@ -7,8 +7,8 @@ from alembic import command
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
-from service.store.database import create_engine
-from service.store.migrate import alembic_config, migrate
+from segmentd.store.database import create_engine
+from segmentd.store.migrate import alembic_config, migrate
 from tests.conftest import drop_database, recreate_database
 
 pytestmark = pytest.mark.postgres

@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from service.engine.rules import Condition, Group, Rule
-from service.sqlgen.compiler import compile_rule_sql
+from segmentd.engine.rules import Condition, Group, Rule
+from segmentd.sqlgen.compiler import compile_rule_sql
 from tests.sqlgen.helpers import events_table, profiles_table
 from tests.strategies import NOW
 

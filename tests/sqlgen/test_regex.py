@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from service.engine.regex import UnsupportedPattern, check_pattern, compile_re2, to_postgres_regex
+from segmentd.engine.regex import UnsupportedPattern, check_pattern, compile_re2, to_postgres_regex
 from tests.sqlgen.strategies import pattern_soup, supported_patterns, texts_for
 
 

@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.errors import StoreUnavailable
-from service.store.database import (
+from segmentd.errors import StoreUnavailable
+from segmentd.store.database import (
     DatabaseSettings,
     create_engine,
     create_sessionmaker,
@@ -19,9 +19,9 @@ from service.store.database import (
     ping,
     unavailable_as_store_error,
 )
-from service.store.migrate import current_revision
-from service.store.profiles import ProfileRepository
-from service.store.segments import SegmentRepository
+from segmentd.store.migrate import current_revision
+from segmentd.store.profiles import ProfileRepository
+from segmentd.store.segments import SegmentRepository
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ async def test_create_engine__sqlite__pragmas_on_every_connection(tmp_path: Path
             assert await connection.scalar(text("PRAGMA foreign_keys")) == 1
             assert await connection.scalar(text("PRAGMA journal_mode")) == "wal"
             assert await connection.scalar(text("PRAGMA busy_timeout")) == 1234
-            # The SQL helper functions of service.sqlgen are registered.
+            # The SQL helper functions of segmentd.sqlgen are registered.
             assert await connection.scalar(text("SELECT segmentd_lower('ÉCOLE')")) == "école"
     finally:
         await engine.dispose()

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from service.engine.percentiles import threshold_from_values
-from service.engine.times import event_window_start
-from service.engine.traits import lookup
-from service.errors import InvalidArgument, UserNotFound
-from service.store.models import EventCountRow
-from service.store.profiles import ProfileRepository
-from service.store.records import Event
+from segmentd.engine.percentiles import threshold_from_values
+from segmentd.engine.times import event_window_start
+from segmentd.engine.traits import lookup
+from segmentd.errors import InvalidArgument, UserNotFound
+from segmentd.store.models import EventCountRow
+from segmentd.store.profiles import ProfileRepository
+from segmentd.store.records import Event
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from service.errors import UserNotFound
-from service.store.checks import MAX_TRAITS_BYTES
-from service.store.importer import BulkImporter, RejectedRow, RowsRejected, StagedProfile
-from service.store.models import ProfileRow
-from service.store.profiles import ProfileRepository, merge_traits
+from segmentd.errors import UserNotFound
+from segmentd.store.checks import MAX_TRAITS_BYTES
+from segmentd.store.importer import BulkImporter, RejectedRow, RowsRejected, StagedProfile
+from segmentd.store.models import ProfileRow
+from segmentd.store.profiles import ProfileRepository, merge_traits
 from tests.store.test_profiles import MERGE_CASES, STORED
 
 

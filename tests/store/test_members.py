@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.engine.rules import Condition, Rule
-from service.sqlgen.compiler import compile_rule_sql
-from service.store.members import MemberQueries
-from service.store.models import Base
+from segmentd.engine.rules import Condition, Rule
+from segmentd.sqlgen.compiler import compile_rule_sql
+from segmentd.store.members import MemberQueries
+from segmentd.store.models import Base
 from tests.strategies import NOW, traits, valid_rules
 
 profiles = Base.metadata.tables["profiles"]

@@ -17,9 +17,15 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.store.database import create_engine
-from service.store.migrate import alembic_config, current_revision, head_revision, include_object_for, migrate
-from service.store.models import Base
+from segmentd.store.database import create_engine
+from segmentd.store.migrate import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    include_object_for,
+    migrate,
+)
+from segmentd.store.models import Base
 from tests.conftest import drop_database, recreate_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +78,7 @@ async def test_migrate__concurrently_in_one_process__one_upgrade(empty_url: str)
 
 async def test_migrate__concurrently_from_several_processes__one_upgrade(empty_url: str) -> None:
     script = (
-        "import asyncio, sys; from service.store.migrate import migrate; asyncio.run(migrate(sys.argv[1]))"
+        "import asyncio, sys; from segmentd.store.migrate import migrate; asyncio.run(migrate(sys.argv[1]))"
     )
     processes = [
         await asyncio.create_subprocess_exec(

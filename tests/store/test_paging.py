@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.errors import InvalidArgument
-from service.store.paging import (
+from segmentd.errors import InvalidArgument
+from segmentd.store.paging import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     decode_page_token,

@@ -1,4 +1,4 @@
-"""ProfileImporter (service.importer): checks, all or nothing, reports, cache; on both databases.
+"""ProfileImporter (segmentd.importer): checks, all or nothing, reports, cache; on both databases.
 
 Lives beside the store tests for their database fixtures.
 """
@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from service.errors import InvalidArgument
-from service.importer import (
+from segmentd.errors import InvalidArgument
+from segmentd.importer import (
     MAX_REPORTED_ERRORS,
     ImportBatch,
     ImportReport,
@@ -21,11 +21,11 @@ from service.importer import (
     ProfileImporter,
     RejectedProfile,
 )
-from service.profiles import ProfileCache
-from service.store.checks import MAX_TRAITS_BYTES
-from service.store.database import create_engine
-from service.store.models import ProfileRow
-from service.store.profiles import ProfileRepository
+from segmentd.profiles import ProfileCache
+from segmentd.store.checks import MAX_TRAITS_BYTES
+from segmentd.store.database import create_engine
+from segmentd.store.models import ProfileRow
+from segmentd.store.profiles import ProfileRepository
 
 
 @pytest.fixture

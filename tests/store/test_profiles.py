@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.errors import InvalidArgument, UserNotFound
-from service.store.profiles import ProfileRepository, merge_traits
-from service.store.records import Event
+from segmentd.errors import InvalidArgument, UserNotFound
+from segmentd.store.profiles import ProfileRepository, merge_traits
+from segmentd.store.records import Event
 
 STORED = {"plan": "free", "mrr": 10, "company": {"size": 50, "country": "FR"}, "tags": ["a", "b"]}
 

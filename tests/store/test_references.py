@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.engine.rules import Condition, Group, SegmentReference
-from service.store.references import edges_by_name, find_cycle, reference_paths
+from segmentd.engine.rules import Condition, Group, SegmentReference
+from segmentd.store.references import edges_by_name, find_cycle, reference_paths
 
 
 def test_reference_paths__nested__field_paths_in_json_form() -> None:

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from service.engine.rules import Condition, Group, Rule, SegmentReference
-from service.errors import (
+from segmentd.engine.rules import Condition, Group, Rule, SegmentReference
+from segmentd.errors import (
     EtagMismatch,
     InvalidArgument,
     InvalidRule,
@@ -19,9 +19,9 @@ from service.errors import (
     SegmentInUse,
     SegmentNotFound,
 )
-from service.store import segments as segments_module
-from service.store.segment_rows import check_references
-from service.store.segments import SegmentRepository
+from segmentd.store import segments as segments_module
+from segmentd.store.segment_rows import check_references
+from segmentd.store.segments import SegmentRepository
 
 FREE: Rule = Condition("plan", "EQUALS", "free")
 PAYING: Rule = Condition("plan", "IN", ["pro", "team"])

@@ -1,0 +1,235 @@
+"""The gRPC servicers: decode the request, make one domain call, encode the answer.
+
+Method names are PascalCase here only, because grpc generates them from the .proto.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf import empty_pb2
+from grpc import aio
+
+from segmentd.api import mappers
+from segmentd.api.errors import abort_on_domain_error
+from segmentd.errors import InvalidArgument
+from segmentd.evaluation import Evaluator
+from segmentd.importer import ProfileImporter
+from segmentd.membership import Membership
+from segmentd.profiles import ProfileDirectory
+from segmentd.segments import SegmentCatalog
+from segmentd_client.v1 import (
+    evaluation_pb2,
+    evaluation_pb2_grpc,
+    profiles_pb2,
+    profiles_pb2_grpc,
+    segments_pb2,
+    segments_pb2_grpc,
+)
+
+Context = aio.ServicerContext[object, object]
+
+_UPDATABLE_FIELDS = frozenset({"description", "rule", "labels"})
+
+
+class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
+    """``segmentd.v1.SegmentService``."""
+
+    def __init__(self, catalog: SegmentCatalog) -> None:
+        self._catalog = catalog
+
+    async def CreateSegment(
+        self, request: segments_pb2.CreateSegmentRequest, context: Context
+    ) -> segments_pb2.Segment:
+        """Create a segment."""
+        async with abort_on_domain_error(context):
+            segment = request.segment
+            rule = mappers.rule_from_proto(segment.rule, "segment.rule")
+            created = await self._catalog.create(segment.name, segment.description, rule, segment.labels)
+            return mappers.segment_to_proto(created)
+
+    async def GetSegment(
+        self, request: segments_pb2.GetSegmentRequest, context: Context
+    ) -> segments_pb2.Segment:
+        """Return a segment, at its current or a given version."""
+        async with abort_on_domain_error(context):
+            if request.version < 0:
+                raise InvalidArgument("version", "must be 0 (the current version) or positive")
+            return mappers.segment_to_proto(await self._catalog.get(request.name, request.version))
+
+    async def ListSegments(
+        self, request: segments_pb2.ListSegmentsRequest, context: Context
+    ) -> segments_pb2.ListSegmentsResponse:
+        """Return one page of segments."""
+        async with abort_on_domain_error(context):
+            page = await self._catalog.list(request.page_size, request.page_token, request.labels)
+            return segments_pb2.ListSegmentsResponse(
+                segments=[mappers.segment_to_proto(s) for s in page.segments],
+                next_page_token=page.next_page_token,
+            )
+
+    async def UpdateSegment(
+        self, request: segments_pb2.UpdateSegmentRequest, context: Context
+    ) -> segments_pb2.Segment:
+        """Write a new version of a segment, if the etag sent is the current one."""
+        async with abort_on_domain_error(context):
+            fields = set(request.update_mask.paths) or _UPDATABLE_FIELDS
+            unknown = fields - _UPDATABLE_FIELDS
+            if unknown:
+                raise InvalidArgument(
+                    "update_mask", f"cannot update {sorted(unknown)}; updatable: description, rule, labels"
+                )
+            segment = request.segment
+            updated = await self._catalog.update(
+                segment.name,
+                etag=segment.etag,
+                description=segment.description if "description" in fields else None,
+                rule=mappers.rule_from_proto(segment.rule, "segment.rule") if "rule" in fields else None,
+                labels=segment.labels if "labels" in fields else None,
+            )
+            return mappers.segment_to_proto(updated)
+
+    async def DeleteSegment(
+        self, request: segments_pb2.DeleteSegmentRequest, context: Context
+    ) -> empty_pb2.Empty:
+        """Delete a segment that no other segment references."""
+        async with abort_on_domain_error(context):
+            await self._catalog.delete(request.name, request.etag)
+            return empty_pb2.Empty()
+
+
+class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
+    """``segmentd.v1.ProfileService``."""
+
+    def __init__(self, profiles: ProfileDirectory, importer: ProfileImporter) -> None:
+        self._profiles = profiles
+        self._importer = importer
+
+    async def UpsertProfile(
+        self, request: profiles_pb2.UpsertProfileRequest, context: Context
+    ) -> profiles_pb2.Profile:
+        """Create or update a profile."""
+        async with abort_on_domain_error(context):
+            traits = mappers.struct_to_dict(request.profile.traits)
+            stored = await self._profiles.upsert(request.profile.user_id, traits, replace=request.replace)
+            return mappers.profile_to_proto(stored)
+
+    async def GetProfile(
+        self, request: profiles_pb2.GetProfileRequest, context: Context
+    ) -> profiles_pb2.Profile:
+        """Return a profile."""
+        async with abort_on_domain_error(context):
+            return mappers.profile_to_proto(await self._profiles.get(request.user_id))
+
+    async def DeleteProfile(
+        self, request: profiles_pb2.DeleteProfileRequest, context: Context
+    ) -> empty_pb2.Empty:
+        """Erase a profile and its events."""
+        async with abort_on_domain_error(context):
+            await self._profiles.delete(request.user_id)
+            return empty_pb2.Empty()
+
+    async def RecordEvents(
+        self, request: profiles_pb2.RecordEventsRequest, context: Context
+    ) -> profiles_pb2.RecordEventsResponse:
+        """Add events to the per-day counts, all or nothing."""
+        async with abort_on_domain_error(context):
+            received_at = datetime.now(UTC)
+            events = [mappers.event_from_proto(event, received_at) for event in request.events]
+            return profiles_pb2.RecordEventsResponse(recorded=await self._profiles.record_events(events))
+
+    async def ImportProfiles(
+        self, request_iterator: AsyncIterator[profiles_pb2.ImportProfilesRequest], context: Context
+    ) -> profiles_pb2.ImportProfilesResponse:
+        """Upsert a stream of profiles in one transaction."""
+        async with abort_on_domain_error(context):
+            report = await self._importer.import_stream(mappers.import_batches(request_iterator))
+            return mappers.import_report_to_proto(report)
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationLimits:
+    """Bounds on evaluation requests."""
+
+    max_batch_size: int
+
+
+class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
+    """``segmentd.v1.EvaluationService``."""
+
+    def __init__(self, evaluator: Evaluator, membership: Membership, limits: EvaluationLimits) -> None:
+        self._evaluator = evaluator
+        self._membership = membership
+        self._limits = limits
+
+    async def EvaluateUser(
+        self, request: evaluation_pb2.EvaluateUserRequest, context: Context
+    ) -> evaluation_pb2.EvaluateUserResponse:
+        """Return the segments a stored user is in."""
+        async with abort_on_domain_error(context):
+            verdict = await self._evaluator.evaluate_user(request.user_id, request.segment_names)
+            return evaluation_pb2.EvaluateUserResponse(
+                segments=verdict.segments, evaluated_at=mappers.timestamp(verdict.evaluated_at)
+            )
+
+    async def EvaluateProfile(
+        self, request: evaluation_pb2.EvaluateProfileRequest, context: Context
+    ) -> evaluation_pb2.EvaluateProfileResponse:
+        """Return the segments a profile given inline is in."""
+        async with abort_on_domain_error(context):
+            traits = mappers.struct_to_dict(request.traits)
+            verdict = await self._evaluator.evaluate_profile(traits, request.segment_names, request.user_id)
+            return evaluation_pb2.EvaluateProfileResponse(
+                segments=verdict.segments, evaluated_at=mappers.timestamp(verdict.evaluated_at)
+            )
+
+    async def BatchEvaluateUsers(
+        self, request: evaluation_pb2.BatchEvaluateUsersRequest, context: Context
+    ) -> AsyncIterator[evaluation_pb2.BatchEvaluateUsersResponse]:
+        """Stream the verdict of each user named."""
+        async with abort_on_domain_error(context):
+            if len(request.user_ids) > self._limits.max_batch_size:
+                raise InvalidArgument("user_ids", f"at most {self._limits.max_batch_size} users per call")
+            async for user_id, verdict in self._evaluator.evaluate_users(
+                request.user_ids, request.segment_names
+            ):
+                yield evaluation_pb2.BatchEvaluateUsersResponse(
+                    user_id=user_id, found=verdict is not None, segments=verdict.segments if verdict else []
+                )
+
+    async def ExplainEvaluation(
+        self, request: evaluation_pb2.ExplainEvaluationRequest, context: Context
+    ) -> evaluation_pb2.ExplainEvaluationResponse:
+        """Explain one segment's verdict for one user, node by node."""
+        async with abort_on_domain_error(context):
+            explained = await self._evaluator.explain_user(request.user_id, request.segment_name)
+            return evaluation_pb2.ExplainEvaluationResponse(
+                segment_name=explained.segment.name,
+                segment_version=explained.segment.version,
+                matched=explained.explanation.matched,
+                explanation=mappers.explanation_to_proto(explained.explanation),
+                evaluated_at=mappers.timestamp(explained.evaluated_at),
+            )
+
+    async def ListSegmentMembers(
+        self, request: evaluation_pb2.ListSegmentMembersRequest, context: Context
+    ) -> AsyncIterator[evaluation_pb2.ListSegmentMembersResponse]:
+        """Stream the members of a segment, computed by the database."""
+        async with abort_on_domain_error(context):
+            chunks = self._membership.list_members(
+                request.segment_name, request.page_size, request.page_token
+            )
+            async for chunk in chunks:
+                yield evaluation_pb2.ListSegmentMembersResponse(
+                    user_ids=chunk.user_ids, next_page_token=chunk.next_page_token
+                )
+
+    async def CountSegmentMembers(
+        self, request: evaluation_pb2.CountSegmentMembersRequest, context: Context
+    ) -> evaluation_pb2.CountSegmentMembersResponse:
+        """Count the members of a segment in the database."""
+        async with abort_on_domain_error(context):
+            count, version = await self._membership.count(request.segment_name)
+            return evaluation_pb2.CountSegmentMembersResponse(count=count, segment_version=version)

@@ -1,0 +1,141 @@
+"""Conversions between protobuf messages and domain objects.
+
+Rules travel through their canonical JSON form (``segmentd.engine.codec``), which is the
+proto3 JSON mapping of ``segmentd.v1.Rule``: one decoder serves the API, the store and the
+command line, and reports errors with the same field paths everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from segmentd.engine.codec import rule_from_json, rule_to_json
+from segmentd.engine.explain import Explanation
+from segmentd.engine.rules import Group, JsonValue, Rule
+from segmentd.errors import InvalidArgument
+from segmentd.importer import ImportBatch, ImportReport, IncomingProfile
+from segmentd.store.records import Event, Profile, Segment
+from segmentd_client.v1 import profiles_pb2, rules_pb2, segments_pb2
+
+
+def rule_from_proto(message: rules_pb2.Rule, field: str) -> Rule:
+    """Decode a rule message; errors name paths below ``field`` (e.g. ``segment.rule``)."""
+    return rule_from_json(json_format.MessageToDict(message), field)
+
+
+def rule_to_proto(rule: Rule) -> rules_pb2.Rule:
+    """Encode a domain rule as a message."""
+    return json_format.ParseDict(rule_to_json(rule), rules_pb2.Rule())
+
+
+def struct_to_dict(message: struct_pb2.Struct) -> dict[str, JsonValue]:
+    """Return a ``Struct`` as a plain JSON object."""
+    return cast("dict[str, JsonValue]", json_format.MessageToDict(message))
+
+
+def dict_to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
+    """Return a plain JSON object as a ``Struct``."""
+    message = struct_pb2.Struct()
+    message.update(data)
+    return message
+
+
+def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    """Return ``moment`` (timezone-aware) as a ``Timestamp``."""
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(moment)
+    return message
+
+
+def segment_to_proto(segment: Segment) -> segments_pb2.Segment:
+    """Encode a stored segment."""
+    return segments_pb2.Segment(
+        name=segment.name,
+        description=segment.description,
+        rule=rule_to_proto(segment.rule),
+        labels=segment.labels,
+        version=segment.version,
+        etag=segment.etag,
+        create_time=timestamp(segment.create_time),
+        update_time=timestamp(segment.update_time),
+    )
+
+
+def profile_to_proto(profile: Profile) -> profiles_pb2.Profile:
+    """Encode a stored profile."""
+    return profiles_pb2.Profile(
+        user_id=profile.user_id,
+        traits=dict_to_struct(dict(profile.traits)),
+        create_time=timestamp(profile.create_time),
+        update_time=timestamp(profile.update_time),
+    )
+
+
+def event_from_proto(message: profiles_pb2.Event, received_at: datetime) -> Event:
+    """Decode an event; one without a time happened at ``received_at``; a count of 0 means 1."""
+    return Event(
+        user_id=message.user_id,
+        name=message.name,
+        time=message.time.ToDatetime(tzinfo=UTC) if message.HasField("time") else received_at,
+        count=message.count or 1,
+    )
+
+
+def explanation_to_proto(explanation: Explanation) -> rules_pb2.Explanation:
+    """Encode an explanation tree; group nodes carry their kind with an empty rule list."""
+    node = explanation.rule
+    if isinstance(node, Group):
+        node = Group(node.kind)
+    message = rules_pb2.Explanation(
+        rule=rule_to_proto(node),
+        matched=explanation.matched,
+        children=[explanation_to_proto(child) for child in explanation.children],
+        attribute_present=explanation.attribute_present,
+        detail=explanation.detail,
+    )
+    if explanation.actual_value is not None:
+        message.actual_value.CopyFrom(json_to_value(explanation.actual_value))
+    return message
+
+
+def json_to_value(value: JsonValue) -> struct_pb2.Value:
+    """Return any JSON value as a ``google.protobuf.Value``."""
+    holder = struct_pb2.Struct()
+    holder.update({"value": value})
+    return holder.fields["value"]
+
+
+async def import_batches(
+    requests: AsyncIterable[profiles_pb2.ImportProfilesRequest],
+) -> AsyncIterator[ImportBatch]:
+    """Decode an ``ImportProfiles`` stream, one batch per message, as the messages arrive."""
+    async for request in requests:
+        yield ImportBatch(
+            profiles=[_incoming_profile(profile) for profile in request.profiles],
+            replace=request.replace,
+            skip_invalid=request.skip_invalid,
+        )
+
+
+def _incoming_profile(profile: profiles_pb2.Profile) -> IncomingProfile:
+    # A Struct may hold NaN or infinities, which JSON cannot: that profile alone is invalid.
+    try:
+        return profile.user_id, struct_to_dict(profile.traits)
+    except ValueError:
+        return profile.user_id, InvalidArgument("traits", "numbers must be finite (JSON has no NaN)")
+
+
+def import_report_to_proto(report: ImportReport) -> profiles_pb2.ImportProfilesResponse:
+    """Encode the outcome of an import."""
+    return profiles_pb2.ImportProfilesResponse(
+        imported=report.imported,
+        skipped=report.skipped,
+        errors=[
+            profiles_pb2.ImportError(index=error.index, field=error.field, message=error.message)
+            for error in report.errors
+        ],
+    )

@@ -1,0 +1,58 @@
+"""The ``segmentd`` command: ``serve``, ``migrate`` and ``import``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from segmentd.config import add_arguments, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segmentd", description="Which segments does this user belong to?")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start the gRPC server")
+    add_arguments(serve)
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate.add_argument(
+        "--database-url", dest="database_url", default=None, help="(env SEGMENTD_DATABASE_URL)"
+    )
+    from segmentd.importer_cli import add_import_command
+
+    add_import_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``segmentd`` command line; return the exit status."""
+    arguments = _parser().parse_args(argv)
+    if arguments.command == "import":
+        # A client of a running server: the server's settings are none of its business.
+        from segmentd.importer_cli import run_import
+
+        return run_import(arguments)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic logs every plugin it loads at INFO; only the migrations it runs are of interest.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    try:
+        settings = load_settings(arguments)
+    except ValueError as exc:
+        print(f"segmentd: {exc}", file=sys.stderr)
+        return 2
+    if arguments.command == "serve":
+        from segmentd.server import serve
+
+        asyncio.run(serve(settings))
+        return 0
+    from segmentd.store.migrate import migrate
+
+    asyncio.run(migrate(settings.database_url))
+    print(f"migrated {settings.database_url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Server settings, read from command-line flags and ``SEGMENTD_*`` environment variables.
+
+A flag wins over its environment variable, which wins over the default. Every setting is
+listed with its variable in the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import Field, dataclass, field, fields
+from typing import Any
+
+from segmentd.engine.limits import RuleLimits
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///segmentd.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server can be told; field names map to ``SEGMENTD_<NAME>`` variables.
+
+    Attributes:
+        host: the address to listen on.
+        port: the port to listen on (0 picks a free one).
+        database_url: SQLAlchemy URL; ``postgresql://…`` or ``sqlite:///path``.
+        migrate: apply database migrations at start-up.
+        profile_cache_size: profiles kept in the LRU cache.
+        profile_cache_ttl_seconds: longest a cached profile is trusted (bounds staleness
+            after writes made through another replica or directly in the database).
+        segment_cache_ttl_seconds: longest the compiled segment set is trusted likewise.
+        percentile_ttl_seconds: how long a computed percentile threshold is reused.
+        statement_timeout_ms: PostgreSQL statement timeout for every query.
+        max_page_size: largest page ``ListSegmentMembers`` streams per call.
+        max_batch_size: most users one ``BatchEvaluateUsers`` call may name.
+        max_message_bytes: largest gRPC message received or sent.
+        max_rule_depth: deepest rule tree accepted.
+        max_rule_nodes: most nodes in one rule tree.
+        max_regex_length: longest ``MATCHES_REGEX`` pattern.
+        max_list_values: most values in an ``IN``/``NOT_IN`` list.
+        page_token_secret: key signing page tokens; set the same value on every replica.
+        shutdown_grace_seconds: how long SIGTERM waits for in-flight calls.
+    """
+
+    host: str = "[::]"
+    port: int = 50051
+    database_url: str = DEFAULT_DATABASE_URL
+    migrate: bool = True
+    profile_cache_size: int = 100_000
+    profile_cache_ttl_seconds: float = 5.0
+    segment_cache_ttl_seconds: float = 5.0
+    percentile_ttl_seconds: float = 60.0
+    statement_timeout_ms: int = 30_000
+    max_page_size: int = 100_000
+    max_batch_size: int = 1_000
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_rule_depth: int = 32
+    max_rule_nodes: int = 1_000
+    max_regex_length: int = 1_000
+    max_list_values: int = 1_000
+    page_token_secret: str = field(default="segmentd-default-page-token-key", repr=False)
+    shutdown_grace_seconds: float = 10.0
+
+    @property
+    def rule_limits(self) -> RuleLimits:
+        """The rule limits these settings describe."""
+        return RuleLimits(
+            max_depth=self.max_rule_depth,
+            max_nodes=self.max_rule_nodes,
+            max_regex_length=self.max_regex_length,
+            max_list_values=self.max_list_values,
+        )
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one ``--flag`` per setting to ``parser`` (defaults come from the environment)."""
+    for setting in fields(Settings):
+        flag = "--" + setting.name.replace("_", "-")
+        # A boolean is a --flag / --no-flag pair; everything else takes a typed value.
+        kind: dict[str, Any] = (
+            {"action": argparse.BooleanOptionalAction}
+            if setting.type == "bool"
+            else {"type": _converter(setting.type)}
+        )
+        parser.add_argument(flag, dest=setting.name, default=None, help=_help(setting), **kind)
+
+
+def load_settings(
+    arguments: argparse.Namespace | None = None, environ: Mapping[str, str] = os.environ
+) -> Settings:
+    """Build settings from flags (when given), then ``SEGMENTD_*`` variables, then defaults.
+
+    Raises:
+        ValueError: a variable holds a value of the wrong type; the message names it.
+    """
+    values: dict[str, Any] = {}
+    for setting in fields(Settings):
+        flag_value = getattr(arguments, setting.name, None) if arguments is not None else None
+        variable = f"SEGMENTD_{setting.name.upper()}"
+        if flag_value is not None:
+            values[setting.name] = flag_value
+        elif variable in environ:
+            try:
+                values[setting.name] = _converter(setting.type)(environ[variable])
+            except ValueError as exc:
+                raise ValueError(f"{variable}: {exc}") from exc
+    return Settings(**values)
+
+
+def _converter(type_name: object) -> Any:
+    return {"bool": _parse_bool, "int": int, "float": float, "str": str}[str(type_name)]
+
+
+def _help(setting: Field[Any]) -> str:
+    # A field kept out of repr (a secret) keeps its default out of --help too.
+    default = repr(getattr(Settings(), setting.name)) if setting.repr else "built in; set it in production"
+    return f"(env SEGMENTD_{setting.name.upper()}, default {default})"
+
+
+def settings_for_tests(**overrides: Any) -> Settings:
+    """Settings for an in-process test server: a free port, otherwise the defaults."""
+    return Settings(**{"port": 0, **overrides})
+
+
+__all__: Sequence[str] = [
+    "DEFAULT_DATABASE_URL",
+    "Settings",
+    "add_arguments",
+    "load_settings",
+    "settings_for_tests",
+]

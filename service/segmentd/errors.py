@@ -1,0 +1,85 @@
+"""Domain errors of segmentd.
+
+Every error the service raises on purpose is a ``SegmentError``; the gRPC layer maps
+each class to one status code (``service/segmentd/api/errors.py``), so nothing here knows grpc.
+
+    SegmentError
+    ├── InvalidArgument          a request field is malformed      -> INVALID_ARGUMENT
+    │   └── InvalidRule          a rule tree is invalid            -> INVALID_ARGUMENT
+    ├── NotFound                                                   -> NOT_FOUND
+    │   ├── SegmentNotFound
+    │   └── UserNotFound
+    ├── AlreadyExists                                              -> ALREADY_EXISTS
+    │   └── SegmentAlreadyExists
+    ├── FailedPrecondition                                         -> FAILED_PRECONDITION
+    │   └── SegmentInUse         other segments still reference it
+    ├── Aborted                                                    -> ABORTED
+    │   └── EtagMismatch         optimistic-concurrency conflict
+    └── StoreUnavailable         the database does not answer      -> UNAVAILABLE
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class SegmentError(Exception):
+    """Base class of every error segmentd raises on purpose."""
+
+
+class InvalidArgument(SegmentError):
+    """A request field is malformed; ``field`` names it (e.g. ``segment.name``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class InvalidRule(InvalidArgument):
+    """A rule tree is invalid; ``field`` is the path of the offending node."""
+
+
+class NotFound(SegmentError):
+    """The named resource does not exist."""
+
+
+class SegmentNotFound(NotFound):
+    """No segment has this name (or this version)."""
+
+
+class UserNotFound(NotFound):
+    """No profile has this user id."""
+
+
+class AlreadyExists(SegmentError):
+    """The resource to create exists already."""
+
+
+class SegmentAlreadyExists(AlreadyExists):
+    """A segment with this name exists already."""
+
+
+class FailedPrecondition(SegmentError):
+    """The system is not in the state the operation requires."""
+
+
+class SegmentInUse(FailedPrecondition):
+    """The segment is still referenced by other segments; ``referrers`` names them."""
+
+    def __init__(self, name: str, referrers: Iterable[str]) -> None:
+        self.name = name
+        self.referrers = tuple(sorted(referrers))
+        super().__init__(f"segment {name!r} is referenced by {', '.join(map(repr, self.referrers))}")
+
+
+class Aborted(SegmentError):
+    """The operation lost a concurrency race and may be retried."""
+
+
+class EtagMismatch(Aborted):
+    """The etag sent is not the current one: someone else changed the resource."""
+
+
+class StoreUnavailable(SegmentError):
+    """The database does not answer; the verdict is unknown, never "not a member"."""

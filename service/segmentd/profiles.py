@@ -1,0 +1,72 @@
+"""Profile writes and reads, keeping the profile cache coherent with the store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from segmentd.cache import GenerationalCache
+from segmentd.engine.rules import JsonValue
+from segmentd.store.profiles import ProfileRepository
+from segmentd.store.records import Event, Profile
+
+
+@dataclass(frozen=True, slots=True)
+class CachedUser:
+    """A profile as read from the store, with the event counts prefetched with it.
+
+    Attributes:
+        profile: the stored profile.
+        event_counts: ``(event name, within_days) -> count`` for ``windows``.
+        windows: the event windows counted; a catalogue needing others is a miss.
+        day: the UTC day the windows were counted on; windows move at midnight.
+    """
+
+    profile: Profile
+    event_counts: Mapping[tuple[str, int], int]
+    windows: frozenset[tuple[str, int]]
+    day: date
+
+
+ProfileCache = GenerationalCache[str, CachedUser]
+
+
+class ProfileDirectory:
+    """Writes profiles and events, invalidating the cache before acknowledging them.
+
+    Args:
+        repository: where profiles and events are stored.
+        cache: the profile cache shared with evaluation.
+    """
+
+    def __init__(self, repository: ProfileRepository, cache: ProfileCache) -> None:
+        self._repository = repository
+        self._cache = cache
+
+    async def upsert(self, user_id: str, traits: Mapping[str, JsonValue], *, replace: bool) -> Profile:
+        """Merge ``traits`` into the profile (or replace them all), creating it if needed."""
+        try:
+            return await self._repository.upsert(user_id, dict(traits), replace=replace)
+        finally:
+            # Invalidate even when the outcome is unknown (e.g. a timeout after commit).
+            self._cache.invalidate(user_id)
+
+    async def get(self, user_id: str) -> Profile:
+        """Return the stored profile of ``user_id``."""
+        return await self._repository.get(user_id)
+
+    async def delete(self, user_id: str) -> None:
+        """Erase the profile of ``user_id`` and all its events."""
+        try:
+            await self._repository.delete(user_id)
+        finally:
+            self._cache.invalidate(user_id)
+
+    async def record_events(self, events: Sequence[Event]) -> int:
+        """Add ``events`` to the per-day counts; return how many were recorded."""
+        try:
+            return await self._repository.record_events(events)
+        finally:
+            for user_id in {event.user_id for event in events}:
+                self._cache.invalidate(user_id)

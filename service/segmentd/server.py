@@ -1,0 +1,178 @@
+"""The grpc.aio server: wiring, health, reflection, graceful shutdown.
+
+    Settings ─> AsyncEngine ─> repositories ─> catalog / profiles / evaluator / membership
+                                                   └─> servicers ─> grpc.aio.Server (+ health, reflection)
+
+Nothing is created at import time: :func:`start_server` builds everything from settings,
+so tests run as many independent servers as they like.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+
+import grpc
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from segmentd.api.grpc_api import EvaluationLimits, EvaluationServicer, ProfileServicer, SegmentServicer
+from segmentd.config import Settings
+from segmentd.evaluation import Evaluator, utc_now
+from segmentd.importer import ProfileImporter
+from segmentd.membership import Membership
+from segmentd.population import PercentileThresholds
+from segmentd.profiles import ProfileCache, ProfileDirectory
+from segmentd.segments import SegmentCatalog
+from segmentd.store.database import create_engine, create_sessionmaker
+from segmentd.store.health import ping
+from segmentd.store.members import MemberQueries
+from segmentd.store.migrate import migrate
+from segmentd.store.notifications import ChangeCallbacks, ChangeListener
+from segmentd.store.profiles import ProfileRepository
+from segmentd.store.segments import SegmentRepository
+from segmentd_client.v1 import (
+    evaluation_pb2,
+    evaluation_pb2_grpc,
+    profiles_pb2,
+    profiles_pb2_grpc,
+    segments_pb2,
+    segments_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    segments_pb2.DESCRIPTOR.services_by_name["SegmentService"].full_name,
+    profiles_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name,
+    evaluation_pb2.DESCRIPTOR.services_by_name["EvaluationService"].full_name,
+)
+HEALTH_PROBE_SECONDS = 2.0
+
+
+@dataclass
+class RunningServer:
+    """A started server and what it owns; :meth:`stop` releases all of it."""
+
+    server: aio.Server
+    port: int
+    engine: AsyncEngine
+    health: health.aio.HealthServicer
+    catalog: SegmentCatalog
+    profile_cache: ProfileCache
+    listener: ChangeListener | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def stop(self, grace: float | None) -> None:
+        """Refuse new calls, let in-flight ones finish within ``grace`` seconds, release the store."""
+        await self.health.enter_graceful_shutdown()
+        for task in self._tasks:
+            task.cancel()
+        await self.server.stop(grace)
+        if self.listener is not None:
+            await self.listener.stop()
+        await self.engine.dispose()
+
+
+async def start_server(settings: Settings) -> RunningServer:
+    """Build the application from ``settings`` and start serving; return once listening."""
+    engine = create_engine(settings.database_url, statement_timeout_ms=settings.statement_timeout_ms)
+    if settings.migrate:
+        await migrate(engine)
+    sessions = create_sessionmaker(engine)
+    segments = SegmentRepository(sessions, settings.rule_limits)
+    profiles = ProfileRepository(sessions)
+    catalog = SegmentCatalog(segments, ttl=settings.segment_cache_ttl_seconds)
+    profile_cache = ProfileCache(settings.profile_cache_size, settings.profile_cache_ttl_seconds)
+    percentiles = PercentileThresholds(profiles, ttl=settings.percentile_ttl_seconds)
+    evaluator = Evaluator(catalog, profiles, profile_cache, percentiles)
+    membership = Membership(
+        catalog,
+        MemberQueries(engine),
+        percentiles,
+        settings.page_token_secret.encode(),
+        settings.max_page_size,
+        utc_now,
+    )
+    directory = ProfileDirectory(profiles, profile_cache)
+    importer = ProfileImporter(engine, profile_cache)
+
+    server = aio.server(
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+        ]
+    )
+    segments_pb2_grpc.add_SegmentServiceServicer_to_server(SegmentServicer(catalog), server)
+    profiles_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(directory, importer), server)
+    evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
+        EvaluationServicer(evaluator, membership, EvaluationLimits(settings.max_batch_size)), server
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    await server.start()
+    running = RunningServer(server, port, engine, health_servicer, catalog, profile_cache)
+    if engine.dialect.name == "postgresql":
+        running.listener = ChangeListener(engine.url, _cache_invalidation(catalog, profile_cache))
+        running.listener.start()
+    await _set_health(health_servicer, await ping(engine))
+    running._tasks.append(asyncio.create_task(_watch_store(engine, health_servicer)))
+    log.info("segmentd listening on %s:%d (store: %s)", settings.host, port, engine.url.render_as_string())
+    return running
+
+
+def _cache_invalidation(catalog: SegmentCatalog, profile_cache: ProfileCache) -> ChangeCallbacks:
+    """Invalidate this process's caches on changes made anywhere (other replicas, direct SQL)."""
+
+    def profile_changed(user_id: str | None) -> None:
+        if user_id is None:
+            profile_cache.clear()
+        else:
+            profile_cache.invalidate(user_id)
+
+    def reset() -> None:
+        profile_cache.clear()
+        catalog.invalidate()
+
+    return ChangeCallbacks(profile_changed, catalog.invalidate, reset)
+
+
+async def _set_health(servicer: health.aio.HealthServicer, store_answers: bool) -> None:
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if store_answers
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    for name in ("", *SERVICE_NAMES):
+        await servicer.set(name, status)
+
+
+async def _watch_store(engine: AsyncEngine, servicer: health.aio.HealthServicer) -> None:
+    """Keep the health status in step with whether the database answers."""
+    while True:
+        await asyncio.sleep(HEALTH_PROBE_SECONDS)
+        await _set_health(servicer, await ping(engine))
+
+
+async def serve(settings: Settings) -> None:
+    """Run the server until SIGTERM or SIGINT, then drain in-flight calls and exit."""
+    running = await start_server(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    print(f"segmentd serving on port {running.port}", flush=True)
+    await stopping.wait()
+    log.info("shutting down; draining in-flight calls for up to %ss", settings.shutdown_grace_seconds)
+    with contextlib.suppress(grpc.RpcError):
+        await running.stop(settings.shutdown_grace_seconds)

@@ -1,0 +1,191 @@
+"""Compile a rule tree to one SQLAlchemy Core boolean expression over the ``profiles`` table.
+
+    compile_rule_sql(rule, dialect=..., profiles=..., events=..., now=..., ...) -> expression
+        Group            -> AND / OR / NOT (OR ...) of the children; empty: true, false, true
+        Condition        -> CONDITION_BUILDERS_BY_OPERATOR[operator] on the trait at the path
+        EventCondition   -> (SELECT COALESCE(SUM(count), 0) FROM events WHERE user_id = ...
+                             AND name = ... [AND day >= ...]) <op> count
+        PercentageSplit  -> segmentd_bucket(salt, user_id) BETWEEN lo AND hi - 1
+        SegmentReference -> the referenced segment's rule, inlined (compiled once per call)
+
+The expression is true for the members and false or NULL for the others: NULL arises only
+where a guarded trait is missing or of another type, and every negation (``none``, the
+``NOT_*`` operators) makes its operand two-valued first, so NULL always means "not a member".
+``select(profiles.c.user_id).where(expression)`` lists exactly the members;
+``two_valued(expression)`` (``COALESCE(expression, false)``) gives a strict true/false, e.g.
+to select the verdict as a column or to negate it. Guards stay plain ``AND`` terms so the
+planner can estimate and index each of them.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, cast
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    FromClause,
+    Text,
+    and_,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+
+from segmentd.engine.rules import Condition, EventCondition, Group, PercentageSplit, Rule, SegmentReference
+from segmentd.engine.split import bucket_bounds
+from segmentd.engine.times import datetime_to_us, event_window_start
+from segmentd.engine.traits import split_path
+from segmentd.errors import InvalidRule
+from segmentd.sqlgen.conditions import CONDITION_BUILDERS_BY_OPERATOR, Scope
+from segmentd.sqlgen.functions import BUCKET
+from segmentd.sqlgen.json_values import JsonValueSql, postgres_trait, sqlite_trait, two_valued
+
+#: The databases the compiler writes SQL for (SQLAlchemy dialect names).
+Dialect = Literal["postgresql", "sqlite"]
+
+_TRAITS_BY_DIALECT: Final[Mapping[str, Callable[[FromClause, tuple[str, ...]], JsonValueSql]]] = {
+    "postgresql": postgres_trait,
+    "sqlite": sqlite_trait,
+}
+
+_COUNT_COMPARISONS: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
+    "EQUALS": operator.eq,
+    "NOT_EQUALS": operator.ne,
+    "LESS_THAN": operator.lt,
+    "LESS_THAN_OR_EQUALS": operator.le,
+    "GREATER_THAN": operator.gt,
+    "GREATER_THAN_OR_EQUALS": operator.ge,
+}
+
+
+def compile_rule_sql(  # noqa: PLR0913 - the signature is the contract the membership queries call
+    rule: Rule,
+    *,
+    dialect: str,
+    profiles: FromClause,
+    events: FromClause,
+    now: datetime,
+    percentile_thresholds: Mapping[tuple[str, float], float | None],
+    resolve_rule: Callable[[str], Rule],
+) -> ColumnElement[bool]:
+    """Compile a validated rule into a boolean SQL expression over one ``profiles`` row.
+
+    Use it as the WHERE clause of ``select(profiles.c.user_id)`` (or of a count). Event
+    conditions become correlated subqueries on ``events``.
+
+    Args:
+        rule: the rule, already validated (``segmentd.engine.validation.validate_rule``).
+        dialect: ``"postgresql"`` or ``"sqlite"``; the expression uses that database's JSON
+            functions and the ``segmentd_*`` helper functions (``segmentd.sqlgen.functions``).
+        profiles: the profiles table (or an alias of it): ``user_id``, ``traits``.
+        events: the events table: ``user_id``, ``name``, ``day``, ``count``.
+        now: the instant ``WITHIN_LAST_DAYS`` and event windows measure from (naive = UTC);
+            bound as a parameter so SQL and Python see the same instant.
+        percentile_thresholds: ``(attribute, percent) -> threshold`` for every
+            ``PERCENTILE_*`` condition; missing or ``None`` makes the condition false.
+        resolve_rule: gives the current rule of a referenced segment, by name.
+
+    Raises:
+        ValueError: ``dialect`` is not supported.
+        InvalidRule: a rule references itself, directly or not, or has no operator.
+    """
+    if dialect not in _TRAITS_BY_DIALECT:
+        raise ValueError(f"unsupported dialect {dialect!r}; expected postgresql or sqlite")
+    compilation = _Compilation(
+        trait_at=_TRAITS_BY_DIALECT[dialect],
+        profiles=profiles,
+        events=events,
+        now=now if now.tzinfo is not None else now.replace(tzinfo=UTC),
+        scope=Scope(now_us=datetime_to_us(now), percentile_thresholds=percentile_thresholds),
+        resolve_rule=resolve_rule,
+    )
+    return compilation.compile(rule)
+
+
+@dataclass
+class _Compilation:
+    """One call's inputs, and the segments compiled so far (each is inlined, compiled once)."""
+
+    trait_at: Callable[[FromClause, tuple[str, ...]], JsonValueSql]
+    profiles: FromClause
+    events: FromClause
+    now: datetime
+    scope: Scope
+    resolve_rule: Callable[[str], Rule]
+    segments: dict[str, ColumnElement[bool]] = field(default_factory=dict)
+    expanding: list[str] = field(default_factory=list)
+
+    def compile(self, rule: Rule) -> ColumnElement[bool]:
+        if isinstance(rule, Group):
+            return self._group(rule)
+        if isinstance(rule, Condition):
+            return self._condition(rule)
+        if isinstance(rule, EventCondition):
+            return self._event(rule)
+        if isinstance(rule, SegmentReference):
+            return self._segment(rule.name)
+        return self._split(rule)
+
+    def _group(self, group: Group) -> ColumnElement[bool]:
+        children = [self.compile(child) for child in group.rules]
+        if group.kind == "all":
+            return and_(*children) if children else true()
+        any_child = or_(*children) if children else false()
+        # A child may be NULL (= false); NOT needs a two-valued operand to mean "none holds".
+        return any_child if group.kind == "any" else not_(two_valued(any_child))
+
+    def _condition(self, condition: Condition) -> ColumnElement[bool]:
+        if condition.operator not in CONDITION_BUILDERS_BY_OPERATOR:
+            raise InvalidRule(
+                "condition.operator", f"a condition needs an operator; got {condition.operator!r}"
+            )
+        builder = CONDITION_BUILDERS_BY_OPERATOR[condition.operator]
+        value = self.trait_at(self.profiles, split_path(condition.attribute))
+        return builder(condition, value, self.scope)
+
+    def _event(self, event: EventCondition) -> ColumnElement[bool]:
+        events = self.events
+        filters = [events.c.user_id == self.profiles.c.user_id, events.c.name == literal(event.name, Text)]
+        first_day = event_window_start(self.now, event.within_days)
+        if first_day is not None:
+            filters.append(events.c.day >= first_day)
+        total = (
+            select(func.coalesce(func.sum(events.c.count), 0, type_=BigInteger))
+            .where(*filters)
+            .correlate(self.profiles)
+            .scalar_subquery()
+        )
+        compare = _COUNT_COMPARISONS.get(event.operator)
+        if compare is None:
+            raise InvalidRule("event.operator", f"an event count needs a comparison; got {event.operator!r}")
+        return cast("ColumnElement[bool]", compare(total, literal(event.count, BigInteger)))
+
+    def _segment(self, name: str) -> ColumnElement[bool]:
+        if name in self.expanding:
+            cycle = " -> ".join([*self.expanding, name])
+            raise InvalidRule("segment.name", f"segment references form a cycle: {cycle}")
+        if name not in self.segments:
+            self.expanding.append(name)
+            try:
+                self.segments[name] = self.compile(self.resolve_rule(name))
+            finally:
+                self.expanding.pop()
+        return self.segments[name]
+
+    def _split(self, split: PercentageSplit) -> ColumnElement[bool]:
+        low, high = bucket_bounds(split.from_percent, split.to_percent)
+        if high <= low:
+            return false()
+        bucket = getattr(func, BUCKET)(literal(split.salt, Text), self.profiles.c.user_id, type_=BigInteger)
+        return cast(
+            "ColumnElement[bool]", bucket.between(literal(low, BigInteger), literal(high - 1, BigInteger))
+        )

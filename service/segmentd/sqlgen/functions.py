@@ -1,0 +1,195 @@
+"""SQL helper functions with the same names and meaning in PostgreSQL and SQLite.
+
+    segmentd_time_us(text)            -> bigint | NULL   `segmentd.engine.times.parse_time_us`
+    segmentd_semver_cmp(text, text)   -> -1|0|1 | NULL   `segmentd.engine.semver.compare_semver_text`
+    segmentd_bucket(salt, user_id)    -> bigint          `segmentd.engine.split.bucket`
+    segmentd_lower(text)              -> text            Python's ``str.lower``
+    segmentd_regexp(pattern, text)    -> 0|1             RE2 search (SQLite only; PostgreSQL
+                                                         uses ``~`` with a translated pattern)
+
+On SQLite they are Python functions registered on every connection (`register_sqlite_functions`),
+calling the engine's own code. On PostgreSQL they are reimplemented in SQL and PL/pgSQL
+(`POSTGRES_FUNCTIONS_SQL`, created by the Alembic migration ``0002``); the differential tests
+check the two agree. Every function returns NULL for a NULL argument.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from segmentd.engine.regex import compile_re2
+from segmentd.engine.semver import compare_semver_text
+from segmentd.engine.split import bucket
+from segmentd.engine.times import parse_time_us
+
+#: The names of the helper functions, as both databases know them.
+TIME_US: Final = "segmentd_time_us"
+SEMVER_CMP: Final = "segmentd_semver_cmp"
+BUCKET: Final = "segmentd_bucket"
+LOWER: Final = "segmentd_lower"
+REGEXP: Final = "segmentd_regexp"
+
+_TIME_US_SQL = r"""
+CREATE OR REPLACE FUNCTION segmentd_time_us(value text) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $function$
+DECLARE
+    -- The expression of service.engine.times; [0-9] because \d would follow the locale.
+    part text[] := regexp_match(value,
+        '^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])'
+        '(?:\.([0-9]{1,9}))?(?:[Zz]|([+-])([01][0-9]|2[0-3]):([0-5][0-9]))$');
+    year integer;
+    month integer;
+    day integer;
+    offset_seconds integer := 0;
+BEGIN
+    IF part IS NULL THEN
+        RETURN NULL;
+    END IF;
+    year := part[1]::integer;
+    month := part[2]::integer;
+    day := part[3]::integer;
+    -- Checked by hand so that February 30 gives NULL instead of make_date raising. (The CASE
+    -- is parenthesised: PL/pgSQL ends an IF condition at the first THEN it meets.)
+    IF year < 1 OR month NOT BETWEEN 1 AND 12 OR day < 1 OR day > (CASE
+        WHEN month = 2 AND mod(year, 4) = 0 AND (mod(year, 100) <> 0 OR mod(year, 400) = 0) THEN 29
+        WHEN month = 2 THEN 28
+        WHEN month IN (4, 6, 9, 11) THEN 30
+        ELSE 31 END)
+    THEN
+        RETURN NULL;
+    END IF;
+    IF part[8] IS NOT NULL THEN
+        offset_seconds := (part[9]::integer * 3600 + part[10]::integer * 60)
+            * CASE part[8] WHEN '+' THEN 1 ELSE -1 END;
+    END IF;
+    -- Integer arithmetic, not timestamptz: its parser caps offsets at 15:59 and accepts second 60.
+    RETURN ((make_date(year, month, day) - DATE '1970-01-01')::bigint * 86400
+            + part[4]::integer * 3600 + part[5]::integer * 60 + part[6]::integer
+            - offset_seconds) * 1000000
+        + rpad(coalesce(part[7], ''), 6, '0')::bigint;  -- rpad also cuts beyond 6 digits
+END
+$function$
+"""
+
+_SEMVER_CMP_SQL = r"""
+CREATE OR REPLACE FUNCTION segmentd_semver_cmp(a text, b text) RETURNS integer
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $function$
+DECLARE
+    pattern CONSTANT text := '^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)'
+        '(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$';
+    left_part text[] := regexp_match(a, pattern);
+    right_part text[] := regexp_match(b, pattern);
+    left_ids text[];
+    right_ids text[];
+    x text;
+    y text;
+BEGIN
+    IF left_part IS NULL OR right_part IS NULL THEN
+        RETURN NULL;
+    END IF;
+    left_ids := coalesce(string_to_array(left_part[4], '.'), '{}');
+    right_ids := coalesce(string_to_array(right_part[4], '.'), '{}');
+    IF array_to_string(left_ids || right_ids, '.') ~ '(^|\.)0[0-9]+(\.|$)' THEN
+        RETURN NULL;  -- a numeric pre-release identifier with a leading zero
+    END IF;
+    FOR i IN 1..3 LOOP
+        x := left_part[i];
+        y := right_part[i];
+        IF x <> y THEN
+            -- No leading zeros: the longer number is larger, equal lengths compare as text.
+            RETURN CASE WHEN (length(x), x COLLATE "C") < (length(y), y COLLATE "C") THEN -1 ELSE 1 END;
+        END IF;
+    END LOOP;
+    IF cardinality(left_ids) = 0 OR cardinality(right_ids) = 0 THEN
+        RETURN sign(cardinality(right_ids)) - sign(cardinality(left_ids));
+    END IF;
+    FOR i IN 1..least(cardinality(left_ids), cardinality(right_ids)) LOOP
+        x := left_ids[i];
+        y := right_ids[i];
+        IF x <> y THEN
+            RETURN CASE
+                WHEN x ~ '^[0-9]+$' AND y ~ '^[0-9]+$' THEN
+                    CASE WHEN (length(x), x COLLATE "C") < (length(y), y COLLATE "C") THEN -1 ELSE 1 END
+                WHEN x ~ '^[0-9]+$' THEN -1
+                WHEN y ~ '^[0-9]+$' THEN 1
+                WHEN x COLLATE "C" < y COLLATE "C" THEN -1
+                ELSE 1 END;
+        END IF;
+    END LOOP;
+    RETURN sign(cardinality(left_ids) - cardinality(right_ids));
+END
+$function$
+"""
+
+_BUCKET_SQL = """
+CREATE OR REPLACE FUNCTION segmentd_bucket(salt text, user_id text) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $function$
+    -- The first 32 bits of the md5 of the UTF-8 text, as an unsigned number.
+    SELECT ('x' || left(md5(salt || '/' || user_id), 8))::bit(32)::bigint
+$function$
+"""
+
+_LOWER_SQL = """
+CREATE OR REPLACE FUNCTION segmentd_lower(value text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $function$
+    -- ICU's root locale gives the full Unicode mapping of Python's str.lower (final sigma
+    -- included) whatever the database's LC_CTYPE; plain lower() in a "C" database is ASCII only.
+    SELECT lower(value COLLATE "und-x-icu")
+$function$
+"""
+
+#: ``CREATE OR REPLACE FUNCTION`` statements, one per string (drivers prepare one at a time).
+POSTGRES_FUNCTIONS_SQL: Final[tuple[str, ...]] = (_TIME_US_SQL, _SEMVER_CMP_SQL, _BUCKET_SQL, _LOWER_SQL)
+
+#: The statements that drop what `POSTGRES_FUNCTIONS_SQL` creates.
+DROP_POSTGRES_FUNCTIONS_SQL: Final[tuple[str, ...]] = (
+    "DROP FUNCTION IF EXISTS segmentd_time_us(text)",
+    "DROP FUNCTION IF EXISTS segmentd_semver_cmp(text, text)",
+    "DROP FUNCTION IF EXISTS segmentd_bucket(text, text)",
+    "DROP FUNCTION IF EXISTS segmentd_lower(text)",
+)
+
+
+def register_sqlite_functions(dbapi_connection: Any) -> None:
+    """Register the helper functions on one SQLite connection.
+
+    Args:
+        dbapi_connection: a ``sqlite3.Connection``, or SQLAlchemy's aiosqlite adapter of one
+            (both have ``create_function``); typed ``Any`` as they share no declared type.
+    """
+    for name, arity, function in (
+        (TIME_US, 1, _time_us),
+        (SEMVER_CMP, 2, _semver_cmp),
+        (BUCKET, 2, _bucket),
+        (LOWER, 1, _lower),
+        (REGEXP, 2, _regexp),
+        # `x REGEXP y` calls regexp(y, x): RE2 semantics for hand-written queries too.
+        ("regexp", 2, _regexp),
+    ):
+        dbapi_connection.create_function(name, arity, function, deterministic=True)
+
+
+# SQLite hands over whatever the column or expression holds, so each function checks types
+# and answers NULL for anything but text, like PostgreSQL's STRICT functions for NULL.
+
+
+def _time_us(value: object) -> int | None:
+    return parse_time_us(value) if isinstance(value, str) else None
+
+
+def _semver_cmp(a: object, b: object) -> int | None:
+    return compare_semver_text(a, b) if isinstance(a, str) and isinstance(b, str) else None
+
+
+def _bucket(salt: object, user_id: object) -> int | None:
+    return bucket(salt, user_id) if isinstance(salt, str) and isinstance(user_id, str) else None
+
+
+def _lower(value: object) -> str | None:
+    return value.lower() if isinstance(value, str) else None
+
+
+def _regexp(pattern: object, text: object) -> int | None:
+    if not isinstance(pattern, str) or not isinstance(text, str):
+        return None
+    return int(compile_re2(pattern).search(text) is not None)

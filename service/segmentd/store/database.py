@@ -1,0 +1,296 @@
+"""Engines, sessions and the one place where database failures become ``StoreUnavailable``.
+
+    create_engine(url, settings)  ->  AsyncEngine           built at startup, never at import
+    ping(engine)                  ->  bool                  does the database answer?
+    create_sessionmaker(engine)   ->  async_sessionmaker    injected into the repositories
+    @store_operation                                        wraps every repository method
+    write_session(sessions)                                 a write transaction (locks on SQLite)
+    read_session(sessions) / snapshot_session(sessions)     reads: autocommit / one snapshot
+
+SQLite connections get ``foreign_keys=ON``, WAL, a busy timeout and the SQL functions of
+``segmentd.sqlgen``; their transactions are begun by us (pysqlite's own handling would run
+reads outside any transaction and cannot take the write lock up front). PostgreSQL
+connections get a pool, ``pool_pre_ping`` and a server-side ``statement_timeout``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection, CursorResult, Result, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from segmentd.errors import StoreUnavailable
+from segmentd.sqlgen.functions import register_sqlite_functions
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+#: Execution option asking the SQLite ``begin`` hook for ``BEGIN IMMEDIATE``.
+WRITE_LOCK_OPTION = "segmentd_write_lock"
+
+_ASYNC_DRIVER_BY_DIALECT = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+
+# SQLSTATE classes meaning "the database cannot answer now": 08 connection exception,
+# 53 insufficient resources (too many connections, disk full), 57 operator intervention
+# (statement timeout / query canceled, admin shutdown, cannot connect now), 58 system error.
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58"})
+
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # includes ConnectionError and TimeoutError
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,  # pool exhausted for pool_timeout seconds
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    """Connection settings; the defaults suit one service replica.
+
+    Attributes:
+        statement_timeout_ms: PostgreSQL ``statement_timeout`` of every connection (0 = none).
+        connect_timeout_s: how long to wait for a new connection.
+        pool_size: connections kept open per process (PostgreSQL).
+        max_overflow: extra connections opened under load (PostgreSQL).
+        pool_timeout_s: how long a caller waits for a free connection.
+        pool_recycle_s: connections older than this are replaced (PostgreSQL).
+        sqlite_busy_timeout_ms: how long SQLite waits for another writer's lock.
+    """
+
+    statement_timeout_ms: int = 5_000
+    connect_timeout_s: float = 5.0
+    pool_size: int = 10
+    max_overflow: int = 10
+    pool_timeout_s: float = 5.0
+    pool_recycle_s: int = 1_800
+    sqlite_busy_timeout_ms: int = 5_000
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Return ``url`` with its async driver: ``postgresql://`` -> ``postgresql+asyncpg://``.
+
+    Raises:
+        ValueError: not a PostgreSQL or SQLite URL, or one naming a synchronous driver.
+    """
+    parsed = make_url(url)
+    backend = "postgresql" if parsed.get_backend_name() == "postgres" else parsed.get_backend_name()
+    driver = _ASYNC_DRIVER_BY_DIALECT.get(backend)
+    if driver is None:
+        raise ValueError(f"unsupported database {backend!r}: use postgresql:// or sqlite:///")
+    if parsed.drivername not in (backend, driver, "postgres"):
+        raise ValueError(f"unsupported driver {parsed.drivername!r}: use {driver}")
+    return parsed.set(drivername=driver)
+
+
+def create_engine(
+    url: str | URL, settings: DatabaseSettings | None = None, *, statement_timeout_ms: int | None = None
+) -> AsyncEngine:
+    """Create the engine for ``url`` (PostgreSQL or SQLite); connects lazily.
+
+    Args:
+        url: ``postgresql://``, ``sqlite:///`` or their async forms.
+        settings: pool and timeout settings (defaults: ``DatabaseSettings()``).
+        statement_timeout_ms: overrides ``settings.statement_timeout_ms`` when given.
+
+    Raises:
+        ValueError: the URL names an unsupported database or driver.
+    """
+    settings = settings or DatabaseSettings()
+    if statement_timeout_ms is not None:
+        settings = replace(settings, statement_timeout_ms=statement_timeout_ms)
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _create_sqlite_engine(parsed, settings)
+    return _create_postgresql_engine(parsed, settings)
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Return the session factory the repositories take.
+
+    ``expire_on_commit=False`` because records are read after the transaction ends.
+    """
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def is_postgresql(session: AsyncSession) -> bool:
+    """Whether ``session`` talks to PostgreSQL (otherwise SQLite)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def as_utc(time: datetime) -> datetime:
+    """Return ``time`` in UTC; a naive time (SQLite drops offsets) is taken as UTC."""
+    return time.replace(tzinfo=UTC) if time.tzinfo is None else time.astimezone(UTC)
+
+
+def dump_json(value: object) -> str:
+    r"""Serialize a JSON column value: compact, and non-ASCII characters kept as they are.
+
+    On SQLite this matters: its JSON paths (3.40) compare an object key with its stored
+    text, so a key written as ``"\u00e9"`` would never match the path ``$."é"``.
+    """
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _create_postgresql_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
+    server_settings = {"application_name": "segmentd"}
+    if settings.statement_timeout_ms:
+        server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
+    return create_async_engine(
+        url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_s,
+        pool_recycle=settings.pool_recycle_s,
+        # A connection killed by a failover or a restart is replaced instead of failing a call.
+        pool_pre_ping=True,
+        connect_args={"timeout": settings.connect_timeout_s, "server_settings": server_settings},
+        json_serializer=dump_json,
+    )
+
+
+def _create_sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
+    engine = create_async_engine(
+        url, connect_args={"timeout": settings.connect_timeout_s}, json_serializer=dump_json
+    )
+    busy_timeout_ms = int(settings.sqlite_busy_timeout_ms)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # None stops pysqlite from opening transactions itself; _on_begin does it instead.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        # NORMAL is durable against application crashes in WAL mode and much faster than FULL.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+        register_sqlite_functions(dbapi_connection)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # A write transaction takes the write lock first: a deferred one that reads, then
+        # writes, fails with SQLITE_BUSY_SNAPSHOT when another writer committed in between,
+        # and busy_timeout does not help there.
+        immediate = connection.get_execution_options().get(WRITE_LOCK_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@asynccontextmanager
+async def write_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """Open a session in a write transaction, committed when the block ends without error.
+
+    On SQLite the transaction holds the database's write lock from its start, so what it
+    reads cannot change before it writes. PostgreSQL callers take the locks they need.
+    """
+    async with sessions() as session, session.begin():
+        await session.connection(execution_options={WRITE_LOCK_OPTION: True})
+        yield session
+
+
+@asynccontextmanager
+async def read_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """Open a session for reads that each stand alone (one statement, one consistent answer).
+
+    On PostgreSQL the connection is in autocommit mode: no BEGIN and COMMIT round trips
+    around the statement, which matters on the evaluation hot path.
+    """
+    async with sessions() as session, session.begin():
+        if is_postgresql(session):
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+
+
+@asynccontextmanager
+async def snapshot_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """Open a session whose statements all read one snapshot of the database.
+
+    PostgreSQL: a REPEATABLE READ transaction. SQLite (WAL): any read transaction is one.
+    """
+    async with sessions() as session, session.begin():
+        if is_postgresql(session):
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        yield session
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database cannot answer (as opposed to a bug or bad data)."""
+    if isinstance(error, _UNAVAILABLE_ERRORS):
+        return True
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    # asyncpg's errors, raw or wrapped by SQLAlchemy (in ``orig``), carry the SQLSTATE;
+    # asyncpg's own client-side InterfaceError ("connection is closed") has none.
+    cause = error.orig if isinstance(error, sa_exc.DBAPIError) else error
+    sqlstate = getattr(cause, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+    return any(
+        kind.__module__.startswith("asyncpg") and kind.__name__ == "InterfaceError"
+        for kind in type(cause).__mro__
+    )
+
+
+@contextmanager
+def unavailable_as_store_error() -> Iterator[None]:
+    """Turn a database failure raised in the block into ``StoreUnavailable``.
+
+    Raises:
+        StoreUnavailable: the database could not be reached or did not answer in time.
+    """
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except Exception as error:
+        if is_unavailable(error):
+            raise StoreUnavailable(f"database unavailable: {type(error).__name__}: {error}") from error
+        raise
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Return how many rows an INSERT, UPDATE or DELETE changed."""
+    if not isinstance(result, CursorResult):  # pragma: no cover - DML always gives one
+        raise TypeError(f"not the result of a DML statement: {result!r}")
+    return result.rowcount
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    """Tell whether the database answers a trivial query (for health checks)."""
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as error:
+        if is_unavailable(error):
+            return False
+        raise
+    return True
+
+
+def store_operation(
+    method: Callable[_P, Awaitable[_T]],
+) -> Callable[_P, Coroutine[Any, Any, _T]]:
+    """Decorate a repository method so that database failures raise ``StoreUnavailable``.
+
+    Every repository method goes through this, so a call that cannot reach the database
+    is answered UNAVAILABLE, never with a wrong "not found" or "not a member".
+    """
+
+    @functools.wraps(method)
+    async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with unavailable_as_store_error():
+            return await method(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,165 @@
+"""The SQL of the bulk import (``segmentd.store.importer``), for PostgreSQL and SQLite.
+
+STAGING                     TEMP segmentd_import_staging(seq, user_id, traits[, deleted])
+postgresql_upsert(replace)  INSERT … SELECT DISTINCT ON (user_id) … ON CONFLICT DO UPDATE merge_traits_sql
+sqlite_upsert(replace)      INSERT … SELECT <row_number() = 1> … segmentd_merge_traits(stored, sent) …
+oversized_query(dialect)    the users of the import whose stored traits may now be over 64 KiB
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Insert,
+    LargeBinary,
+    Select,
+    Text,
+    cast,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from segmentd.store.checks import MAX_TRAITS_BYTES
+from segmentd.store.models import JsonDocument, ProfileRow, profiles_table
+from segmentd.store.profiles import merge_traits
+
+STAGING_NAME: Final = "segmentd_import_staging"
+MERGE_FUNCTION: Final = "segmentd_merge_traits"
+STAGING = table(
+    STAGING_NAME, column("seq"), column("user_id", Text), column("traits", JsonDocument), column("deleted")
+)
+POSTGRESQL_DDL: Final = (
+    f"CREATE TEMP TABLE {STAGING_NAME} (seq bigint NOT NULL, user_id text NOT NULL,"
+    " traits jsonb NOT NULL, deleted text[] NOT NULL) ON COMMIT DROP"
+)
+SQLITE_DDL: Final = (
+    f"CREATE TEMP TABLE {STAGING_NAME} (seq INTEGER NOT NULL, user_id TEXT NOT NULL, traits TEXT NOT NULL)"
+)
+
+
+def merge_traits_sql(
+    stored: ColumnElement[Any], sent: ColumnElement[Any], deleted_keys: ColumnElement[Any]
+) -> ColumnElement[Any]:
+    """Return PostgreSQL's ``(stored - deleted_keys) || sent``: ``merge_traits`` for jsonb.
+
+    ``sent`` holds the sent traits without their null keys, and ``deleted_keys`` (a
+    ``text[]``) those keys.
+    """
+    kept = stored.op("-", return_type=postgresql.JSONB())(deleted_keys)
+    return kept.op("||", return_type=postgresql.JSONB())(sent)
+
+
+def oversized_query(dialect: str) -> Select[tuple[Any, Any]]:
+    """Return (last position, stored traits) of the import's users whose traits may be too large.
+
+    A superset: the caller checks each one exactly with ``checks.check_traits_size``.
+    """
+    if dialect == "postgresql":
+        # jsonb's text form is never shorter than compact JSON.
+        size = func.octet_length(cast(ProfileRow.traits, Text))
+    else:
+        # The merge function writes compact JSON: its length is the size checked.
+        size = func.length(cast(ProfileRow.traits, LargeBinary))
+    last_seq = (
+        select(func.max(STAGING.c.seq)).where(STAGING.c.user_id == ProfileRow.user_id).scalar_subquery()
+    )
+    return select(last_seq, ProfileRow.traits).where(
+        ProfileRow.user_id.in_(select(STAGING.c.user_id)), size > MAX_TRAITS_BYTES
+    )
+
+
+def postgresql_upsert(replace: bool) -> Insert:
+    """The upsert of the last staged profile of each user: merged in the ``DO UPDATE``, or replacing."""
+    latest = (
+        select(STAGING.c.user_id, STAGING.c.traits)
+        .ext(postgresql.distinct_on(STAGING.c.user_id))
+        .order_by(STAGING.c.user_id, STAGING.c.seq.desc())
+        .subquery()
+    )
+    statement = postgresql.insert(ProfileRow).from_select(
+        ["user_id", "traits", "create_time", "update_time"],
+        select(latest.c.user_id, latest.c.traits, *_now()),
+    )
+    traits: ColumnElement[Any] = statement.excluded.traits
+    if not replace:
+        sent = STAGING.alias("sent")
+        deleted = (
+            select(sent.c.deleted)
+            # Spelled out: SQLAlchemy would add ``excluded`` to the subquery's FROM, not correlate it.
+            .where(sent.c.user_id == literal_column("excluded.user_id"))
+            .order_by(sent.c.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        traits = merge_traits_sql(profiles_table.c.traits, statement.excluded.traits, deleted)
+    return statement.on_conflict_do_update(
+        index_elements=[ProfileRow.user_id],
+        set_={"traits": traits, "update_time": statement.excluded.update_time},
+    )
+
+
+def sqlite_upsert(replace: bool) -> Insert:
+    """The upsert of the last staged profile of each user, merged by ``merge_traits`` itself.
+
+    SQLite holds the write lock: the stored traits read by the SELECT cannot change before the write.
+    """
+    ranked = select(
+        STAGING.c.user_id,
+        STAGING.c.traits,
+        func.row_number().over(partition_by=STAGING.c.user_id, order_by=STAGING.c.seq.desc()).label("rank"),
+    ).subquery()
+    stored = profiles_table.alias("stored")
+    merged = getattr(func, MERGE_FUNCTION)(stored.c.traits, ranked.c.traits, replace)
+    rows = (
+        select(ranked.c.user_id, merged, *_now())
+        .select_from(ranked.outerjoin(stored, stored.c.user_id == ranked.c.user_id))
+        # The WHERE also keeps SQLite from reading ON CONFLICT as a join's ON clause.
+        .where(ranked.c.rank == 1)
+    )
+    statement = sqlite.insert(ProfileRow).from_select(
+        ["user_id", "traits", "create_time", "update_time"], rows
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[ProfileRow.user_id],
+        set_={"traits": statement.excluded.traits, "update_time": statement.excluded.update_time},
+    )
+
+
+def _now() -> tuple[ColumnElement[datetime], ColumnElement[datetime]]:
+    now = datetime.now(UTC)
+    return literal(now, DateTime(timezone=True)), literal(now, DateTime(timezone=True))
+
+
+def postgresql_record(seq: int, user_id: str, traits: Mapping[str, Any]) -> tuple[int, str, str, list[str]]:
+    """A staging row for COPY: the traits without their null keys, and those keys."""
+    sent = {key: value for key, value in traits.items() if value is not None}
+    deleted = [key for key, value in traits.items() if value is None]
+    return seq, user_id, compact_json(sent), deleted
+
+
+def compact_json(value: Mapping[str, Any]) -> str:
+    """``value`` as compact UTF-8 JSON, as ``checks.check_traits_size`` measures it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _merge_json(stored: str | None, sent: str, replace: int) -> str:
+    """SQLite function: ``merge_traits`` on JSON texts; compact, so its length is the size checked."""
+    merged = merge_traits(json.loads(stored) if stored else {}, json.loads(sent), replace=bool(replace))
+    return compact_json(merged)
+
+
+def register_merge_function(sync_connection: Any) -> None:
+    """Register ``segmentd_merge_traits(stored, sent, replace)`` on a SQLite connection (for ``run_sync``)."""
+    dbapi_connection = sync_connection.connection.dbapi_connection
+    dbapi_connection.create_function(MERGE_FUNCTION, 3, _merge_json, deterministic=True)

@@ -1,0 +1,149 @@
+"""Database schema, as SQLAlchemy 2 declarative models.
+
+    profiles(user_id PK, traits JSON/JSONB, create_time, update_time)
+    events(user_id, name, day, count)            PK (user_id, name, day); per-day counts
+    segments(name PK, version, description, rule, labels, etag, create_time, update_time)
+    segment_versions(name, version, ...)         PK (name, version); every version ever written
+    segment_references(name, referenced_name)    edges of the reference graph (current versions)
+    segment_catalogue(id = 1, version)           one row; +1 on every change to ``segments`` (trigger)
+
+JSON columns are JSONB on PostgreSQL (GIN-indexable, ``jsonb_typeof``) and JSON (text checked by
+JSON1) on SQLite. Schema changes go through Alembic (``service/segmentd/store/migrations``); the
+triggers that maintain ``segment_catalogue`` exist only in the migrations (see docs/store.md).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: JSONB on PostgreSQL, JSON elsewhere.
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+
+# Stable constraint names make Alembic migrations reproducible on both databases.
+_NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding the schema's metadata."""
+
+    metadata = MetaData(naming_convention=_NAMING_CONVENTION)
+
+
+class ProfileRow(Base):
+    """A user's profile: traits as one JSON object."""
+
+    __tablename__ = "profiles"
+
+    user_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    traits: Mapped[dict[str, Any]] = mapped_column(JsonDocument, nullable=False)
+    create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    # Lets containment (``traits @> '{"plan": "free"}'``) use an index; jsonb_path_ops is smaller
+    # and faster than the default opclass for ``@>``, the only operator we need it for. SQLite
+    # has no such index: an index on the JSON text would only slow writes down.
+    __table_args__ = (
+        Index(
+            "ix_profiles_traits",
+            "traits",
+            postgresql_using="gin",
+            postgresql_ops={"traits": "jsonb_path_ops"},
+        ).ddl_if(dialect="postgresql"),
+    )
+
+
+class EventCountRow(Base):
+    """How many events ``name`` the user had on one UTC day."""
+
+    __tablename__ = "events"
+
+    user_id: Mapped[str] = mapped_column(
+        String(256), ForeignKey("profiles.user_id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class _SegmentDefinition:
+    """The columns of one segment version, shared by the current and the history tables."""
+
+    # sort_order keeps (name, version) the leading columns, as the primary key reads them.
+    name: Mapped[str] = mapped_column(String(63), primary_key=True, sort_order=-2)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    rule: Mapped[dict[str, Any]] = mapped_column(JsonDocument, nullable=False)
+    labels: Mapped[dict[str, str]] = mapped_column(JsonDocument, nullable=False)
+    etag: Mapped[str] = mapped_column(String(64), nullable=False)
+    create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class SegmentRow(_SegmentDefinition, Base):
+    """The current version of a segment."""
+
+    __tablename__ = "segments"
+
+    version: Mapped[int] = mapped_column(Integer, nullable=False, sort_order=-1)
+
+
+class SegmentVersionRow(_SegmentDefinition, Base):
+    """One version of a segment as it was written; kept after updates and deletion."""
+
+    __tablename__ = "segment_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, sort_order=-1)
+
+
+class SegmentReferenceRow(Base):
+    """``name``'s current rule references ``referenced_name``."""
+
+    __tablename__ = "segment_references"
+
+    name: Mapped[str] = mapped_column(
+        String(63), ForeignKey("segments.name", ondelete="CASCADE"), primary_key=True
+    )
+    referenced_name: Mapped[str] = mapped_column(String(63), ForeignKey("segments.name"), primary_key=True)
+
+    __table_args__ = (Index(None, "referenced_name"),)
+
+
+class SegmentCatalogueRow(Base):
+    """The catalogue version: a counter bumped by a trigger whenever ``segments`` changes.
+
+    Caches compare it with the version they compiled to notice changes made by other
+    replicas or written directly in the database.
+    """
+
+    __tablename__ = "segment_catalogue"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+profiles_table = ProfileRow.__table__
+events_table = EventCountRow.__table__

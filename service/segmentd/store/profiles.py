@@ -1,0 +1,283 @@
+"""Profiles (a user's traits) and their per-day event counts.
+
+Upsert semantics, the same on both databases (``merge_traits`` is the reference):
+
+    merge    stored = stored minus the keys sent as null, then each other sent key replaces
+             the stored value of that key whole (nested objects are not merged)
+    replace  stored = the sent traits minus the keys sent as null
+
+PostgreSQL does a merge in one ``INSERT ... ON CONFLICT DO UPDATE SET traits = (profiles.traits
+- deleted_keys) || excluded.traits``, atomic under concurrent merges. SQLite computes it in
+Python inside a transaction that holds the database write lock, which is as atomic there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Text, delete, func, insert, literal, select, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from segmentd.engine.percentiles import nearest_rank
+from segmentd.errors import InvalidArgument, UserNotFound
+from segmentd.store.checks import (
+    check_event_count,
+    check_event_name,
+    check_traits,
+    check_traits_size,
+    check_user_id,
+    is_addressable_key,
+    utc_day,
+)
+from segmentd.store.database import (
+    as_utc,
+    is_postgresql,
+    read_session,
+    rowcount,
+    snapshot_session,
+    store_operation,
+    write_session,
+)
+from segmentd.store.models import EventCountRow, ProfileRow
+from segmentd.store.queries import event_count_columns, trait_number, upsert_event_counts
+from segmentd.store.records import Event, Profile
+
+#: Rows per INSERT/IN list: far below the bound-parameter limits of asyncpg and SQLite.
+_CHUNK: Final = 500
+
+
+def merge_traits(stored: Mapping[str, Any], sent: Mapping[str, Any], *, replace: bool) -> dict[str, Any]:
+    """Return the traits an upsert of ``sent`` leaves in place of ``stored``."""
+    kept = {} if replace else {key: value for key, value in stored.items() if key not in sent}
+    return kept | {key: value for key, value in sent.items() if value is not None}
+
+
+class ProfileRepository:
+    """Read and write profiles and events.
+
+    Args:
+        sessions: the session factory of ``segmentd.store.database.create_sessionmaker``.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @store_operation
+    async def upsert(self, user_id: str, traits: Mapping[str, Any], *, replace: bool = False) -> Profile:
+        """Create a profile, or merge ``traits`` into the stored one (or replace them).
+
+        Raises:
+            InvalidArgument: ``profile.user_id`` or ``profile.traits`` (also when the stored
+                traits would exceed 64 KiB).
+            StoreUnavailable: the database cannot be reached.
+        """
+        check_user_id(user_id, "profile.user_id")
+        sent = check_traits(traits, "profile.traits")
+        now = datetime.now(UTC)
+        async with write_session(self._sessions) as session:
+            if is_postgresql(session):
+                profile = await _upsert_postgresql(session, user_id, sent, replace, now)
+            else:
+                profile = await _upsert_sqlite(session, user_id, sent, replace, now)
+            # Checked on the result, inside the transaction: many small merges must not grow a
+            # profile past the limit either. Raising here rolls the upsert back.
+            check_traits_size(profile.traits, "profile.traits")
+        return profile
+
+    @store_operation
+    async def get(self, user_id: str) -> Profile:
+        """Return a user's profile.
+
+        Raises:
+            UserNotFound: no profile has this user id.
+            StoreUnavailable: the database cannot be reached.
+        """
+        async with read_session(self._sessions) as session:
+            row = await session.get(ProfileRow, user_id)
+        if row is None:
+            raise UserNotFound(f"no profile for user_id {user_id!r}")
+        return _profile(row.user_id, row.traits, row.create_time, row.update_time)
+
+    @store_operation
+    async def get_with_event_counts(
+        self, user_id: str, windows: Collection[tuple[str, int]], now: datetime
+    ) -> tuple[Profile, dict[tuple[str, int], int]]:
+        """Return a profile and its event counts per ``(event name, within_days)``, in one query.
+
+        A window of ``n`` days counts the days on or after the UTC date of ``now - n days``;
+        0 counts every day.
+
+        Raises:
+            UserNotFound: no profile has this user id.
+            StoreUnavailable: the database cannot be reached.
+        """
+        keys = list(dict.fromkeys(windows))
+        query = select(
+            ProfileRow.user_id,
+            ProfileRow.traits,
+            ProfileRow.create_time,
+            ProfileRow.update_time,
+            *event_count_columns(user_id, keys, now),
+        ).where(ProfileRow.user_id == user_id)
+        async with read_session(self._sessions) as session:
+            row = (await session.execute(query)).one_or_none()
+        if row is None:
+            raise UserNotFound(f"no profile for user_id {user_id!r}")
+        profile = _profile(row[0], row[1], row[2], row[3])
+        return profile, {key: int(count) for key, count in zip(keys, row[4:], strict=True)}
+
+    @store_operation
+    async def delete(self, user_id: str) -> None:
+        """Erase a profile and all its events, in one transaction.
+
+        Raises:
+            UserNotFound: no profile has this user id.
+            StoreUnavailable: the database cannot be reached.
+        """
+        async with write_session(self._sessions) as session:
+            await session.execute(delete(EventCountRow).where(EventCountRow.user_id == user_id))
+            deleted = await session.execute(delete(ProfileRow).where(ProfileRow.user_id == user_id))
+            if rowcount(deleted) == 0:
+                raise UserNotFound(f"no profile for user_id {user_id!r}")
+
+    @store_operation
+    async def record_events(self, events: Sequence[Event]) -> int:
+        """Add events to the per-user, per-event, per-UTC-day counts; all or nothing.
+
+        Returns:
+            The number of events recorded: all of them.
+
+        Raises:
+            InvalidArgument: ``events[i].user_id``, ``.name``, ``.time`` or ``.count``.
+            UserNotFound: an event names a user with no profile (profiles are not created
+                implicitly, so a late event cannot bring an erased user back).
+            StoreUnavailable: the database cannot be reached.
+        """
+        totals = _daily_totals(events)
+        if not totals:
+            return 0
+        async with write_session(self._sessions) as session:
+            await _require_profiles(session, events)
+            dialect = session.get_bind().dialect.name
+            # Sorted keys make concurrent batches lock rows in the same order (no deadlock).
+            rows = [
+                {"user_id": user, "name": name, "day": day, "count": count}
+                for (user, name, day), count in sorted(totals.items())
+            ]
+            for start in range(0, len(rows), _CHUNK):
+                await session.execute(upsert_event_counts(dialect, rows[start : start + _CHUNK]))
+        return len(events)
+
+    @store_operation
+    async def population_percentile(self, attribute_path: Sequence[str], percent: float) -> float | None:
+        """Return the nearest-rank ``percent``-th percentile of the trait at ``attribute_path``.
+
+        Over the profiles whose trait there is a JSON number (booleans are not): with N of
+        them, the value at rank ``max(1, ceil(percent/100 * N))`` ascending; None when N = 0.
+        The database counts and ranks; both statements read one snapshot.
+
+        Raises:
+            InvalidArgument: ``percent`` outside 0..100 or an empty path.
+            StoreUnavailable: the database cannot be reached.
+        """
+        if not 0 <= percent <= 100:
+            raise InvalidArgument("percent", "must be between 0 and 100")
+        if not attribute_path or not all(step and is_addressable_key(step) for step in attribute_path):
+            # No stored key can match such a step (checks.check_traits refuses them).
+            return None
+        # Count and rank in one snapshot, so that the rank is within the rows ranked.
+        async with snapshot_session(self._sessions) as session:
+            is_number, value = trait_number(session.get_bind().dialect.name, attribute_path)
+            count = await session.scalar(select(func.count()).where(is_number))
+            if not count:
+                return None
+            rank = nearest_rank(percent, count)
+            threshold = await session.scalar(
+                select(value).where(is_number).order_by(value).offset(rank - 1).limit(1)
+            )
+        return None if threshold is None else float(threshold)
+
+
+async def _upsert_postgresql(
+    session: AsyncSession, user_id: str, sent: Mapping[str, Any], replace: bool, now: datetime
+) -> Profile:
+    values = {key: value for key, value in sent.items() if value is not None}
+    deleted = [key for key, value in sent.items() if value is None]
+    statement = postgresql.insert(ProfileRow).values(
+        user_id=user_id, traits=values, create_time=now, update_time=now
+    )
+    merged: ColumnElement[Any] = statement.excluded.traits
+    if not replace:
+        kept = ProfileRow.traits.op("-", return_type=postgresql.JSONB())(
+            literal(deleted, postgresql.ARRAY(Text()))
+        )
+        merged = kept.op("||", return_type=postgresql.JSONB())(statement.excluded.traits)
+    upsert = statement.on_conflict_do_update(
+        index_elements=[ProfileRow.user_id], set_={"traits": merged, "update_time": now}
+    ).returning(ProfileRow.user_id, ProfileRow.traits, ProfileRow.create_time, ProfileRow.update_time)
+    row = (await session.execute(upsert)).one()
+    return _profile(row[0], row[1], row[2], row[3])
+
+
+async def _upsert_sqlite(
+    session: AsyncSession, user_id: str, sent: Mapping[str, Any], replace: bool, now: datetime
+) -> Profile:
+    # The write lock is held (BEGIN IMMEDIATE): nothing can change the row between read and write.
+    stored = (
+        await session.execute(
+            select(ProfileRow.traits, ProfileRow.create_time).where(ProfileRow.user_id == user_id)
+        )
+    ).one_or_none()
+    if stored is None:
+        traits = merge_traits({}, sent, replace=True)
+        await session.execute(
+            insert(ProfileRow).values(user_id=user_id, traits=traits, create_time=now, update_time=now)
+        )
+        return _profile(user_id, traits, now, now)
+    traits = merge_traits(stored[0], sent, replace=replace)
+    await session.execute(
+        update(ProfileRow).where(ProfileRow.user_id == user_id).values(traits=traits, update_time=now)
+    )
+    return _profile(user_id, traits, stored[1], now)
+
+
+def _daily_totals(events: Sequence[Event]) -> dict[tuple[str, str, date], int]:
+    """Validate ``events`` and sum their counts per (user, name, UTC day).
+
+    Summing first also keeps one INSERT from touching a row twice, which PostgreSQL's
+    ``ON CONFLICT DO UPDATE`` refuses.
+    """
+    totals: dict[tuple[str, str, date], int] = {}
+    for index, event in enumerate(events):
+        field = f"events[{index}]"
+        user = check_user_id(event.user_id, f"{field}.user_id")
+        name = check_event_name(event.name, f"{field}.name")
+        day = utc_day(event.time, f"{field}.time")
+        key = (user, name, day)
+        totals[key] = totals.get(key, 0) + check_event_count(event.count, f"{field}.count")
+    return totals
+
+
+async def _require_profiles(session: AsyncSession, events: Sequence[Event]) -> None:
+    """Refuse the batch unless every user has a profile, which stays until the commit."""
+    users = sorted({event.user_id for event in events})
+    found: set[str] = set()
+    for start in range(0, len(users), _CHUNK):
+        query = select(ProfileRow.user_id).where(ProfileRow.user_id.in_(users[start : start + _CHUNK]))
+        # FOR SHARE (PostgreSQL; SQLite holds the write lock already) makes a concurrent
+        # DeleteProfile wait, so no event is added to a profile being erased.
+        found.update((await session.scalars(query.with_for_update(read=True))).all())
+    for index, event in enumerate(events):
+        if event.user_id not in found:
+            raise UserNotFound(f"events[{index}].user_id: no profile for user_id {event.user_id!r}")
+
+
+def _profile(
+    user_id: str, traits: Mapping[str, Any], create_time: datetime, update_time: datetime
+) -> Profile:
+    return Profile(
+        user_id=user_id, traits=dict(traits), create_time=as_utc(create_time), update_time=as_utc(update_time)
+    )

@@ -1,0 +1,62 @@
+"""SQL builders of the profile repository that differ between PostgreSQL and SQLite.
+
+trait_number(dialect, path)     (is a JSON number?, its value) at a dotted path
+event_count_columns(...)        one correlated sum per (event name, window)
+upsert_event_counts(...)        per-day upsert adding counts: count = events.count + excluded.count
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Insert, Label, String, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from segmentd.engine.times import event_window_start
+from segmentd.store.models import EventCountRow, ProfileRow
+
+
+def event_count_columns(user_id: str, windows: Iterable[tuple[str, int]], now: datetime) -> list[Label[Any]]:
+    """Return one scalar subquery per window: the user's count of that event in it (0 if none).
+
+    Each one is a range scan of the events primary key (user_id, name, day).
+    """
+    columns: list[Label[Any]] = []
+    for index, (name, within_days) in enumerate(windows):
+        conditions = [EventCountRow.user_id == user_id, EventCountRow.name == name]
+        start = event_window_start(now, within_days)
+        if start is not None:
+            conditions.append(EventCountRow.day >= start)
+        total = select(func.coalesce(func.sum(EventCountRow.count), 0)).where(*conditions)
+        columns.append(total.scalar_subquery().label(f"window_{index}"))
+    return columns
+
+
+def trait_number(dialect: str, path: Sequence[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    """Return (the trait at ``path`` is a JSON number, that trait) for ``profiles.traits``.
+
+    Booleans are not numbers. A step through anything but an object finds nothing: on
+    PostgreSQL ``->`` with a text key gives NULL on an array; SQLite's ``$."key"`` too.
+    The caller must refuse steps that are not addressable (``checks.is_addressable_key``).
+    """
+    if dialect == "postgresql":
+        value: ColumnElement[Any] = ProfileRow.traits.expression
+        for step in path:
+            value = value.op("->", return_type=postgresql.JSONB())(literal(step, String))
+        # jsonb orders numbers by numeric value; no cast, so no cast can fail on a non-number.
+        return func.jsonb_typeof(value) == "number", value
+    json_path = "$" + "".join(f'."{step}"' for step in path)
+    is_number = func.json_type(ProfileRow.traits, json_path).in_(("integer", "real"))
+    return is_number, func.json_extract(ProfileRow.traits, json_path)
+
+
+def upsert_event_counts(dialect: str, rows: Sequence[Mapping[str, Any]]) -> Insert:
+    """Return an INSERT of per-day counts that adds to the counts already stored."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(EventCountRow).values(list(rows))
+    return statement.on_conflict_do_update(
+        index_elements=[EventCountRow.user_id, EventCountRow.name, EventCountRow.day],
+        set_={"count": EventCountRow.count + statement.excluded.count},
+    )

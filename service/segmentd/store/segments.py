@@ -1,0 +1,237 @@
+"""Segments: named, versioned rules, with their history and reference graph.
+
+Every write is one transaction that first takes the segment write lock (a transaction-level
+advisory lock on PostgreSQL, the database write lock on SQLite), so the reference and cycle
+checks see the graph exactly as the write leaves it. Updates are compare-and-set on the etag
+(``UPDATE ... WHERE name = :name AND etag = :etag``): of two updates sent with the same etag,
+exactly one succeeds and the other gets ``EtagMismatch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from segmentd.engine.codec import rule_from_json
+from segmentd.engine.limits import DEFAULT_LIMITS, RuleLimits
+from segmentd.engine.rules import Rule
+from segmentd.engine.validation import is_valid_segment_name
+from segmentd.errors import InvalidArgument, SegmentAlreadyExists, SegmentInUse, SegmentNotFound
+from segmentd.store.checks import check_labels
+from segmentd.store.database import read_session, rowcount, store_operation, write_session
+from segmentd.store.models import SegmentCatalogueRow, SegmentReferenceRow, SegmentRow, SegmentVersionRow
+from segmentd.store.paging import decode_page_token, effective_page_size, encode_page_token
+from segmentd.store.records import Segment, SegmentPage
+from segmentd.store.segment_rows import (
+    RULE_PATH,
+    check_references,
+    current_row,
+    etag_mismatch,
+    lock_segments,
+    new_etag,
+    row_values,
+    segment_values,
+    to_segment,
+    write_version,
+)
+
+
+class SegmentRepository:
+    """Create, read, list, update and delete segments.
+
+    Args:
+        sessions: the session factory of ``segmentd.store.database.create_sessionmaker``.
+        limits: the rule limits every written rule is validated against.
+    """
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], limits: RuleLimits = DEFAULT_LIMITS
+    ) -> None:
+        self._sessions = sessions
+        self._limits = limits
+
+    @store_operation
+    async def create(self, name: str, description: str, rule: Rule, labels: Mapping[str, str]) -> Segment:
+        """Store a new segment at version 1 (or after the last version of a deleted namesake).
+
+        Raises:
+            InvalidArgument: ``segment.name``, ``segment.description`` or ``segment.labels``.
+            InvalidRule: the rule is invalid, references a missing segment or makes a cycle.
+            SegmentAlreadyExists: a segment has this name.
+            StoreUnavailable: the database cannot be reached.
+        """
+        if not isinstance(name, str) or not is_valid_segment_name(name):
+            raise InvalidArgument("segment.name", "must match [a-z0-9-]{1,63}")
+        values = segment_values(description, rule, labels, self._limits)
+        async with write_session(self._sessions) as session:
+            await lock_segments(session)
+            if await session.get(SegmentRow, name) is not None:
+                raise SegmentAlreadyExists(f"segment {name!r} already exists")
+            await check_references(session, name, rule)
+            # History outlives deletion, so a re-created name continues its version numbers.
+            last = await session.scalar(
+                select(func.max(SegmentVersionRow.version)).where(SegmentVersionRow.name == name)
+            )
+            now = datetime.now(UTC)
+            row = values | {"name": name, "version": (last or 0) + 1, "etag": new_etag()}
+            row |= {"create_time": now, "update_time": now}
+            try:
+                await session.execute(insert(SegmentRow).values(row))
+            except IntegrityError as error:  # created concurrently outside the service
+                raise SegmentAlreadyExists(f"segment {name!r} already exists") from error
+            await write_version(session, row, rule)
+        return to_segment(row)
+
+    @store_operation
+    async def get(self, name: str, version: int | None = None) -> Segment:
+        """Return the current version of a segment, or ``version`` of it when > 0.
+
+        Old versions stay readable after updates and after the segment is deleted.
+
+        Raises:
+            SegmentNotFound: no such segment, or it never had that version.
+            StoreUnavailable: the database cannot be reached.
+        """
+        async with read_session(self._sessions) as session:
+            row: SegmentRow | SegmentVersionRow | None
+            if version is None or version <= 0:
+                row = await session.get(SegmentRow, name)
+            else:
+                row = await session.get(SegmentVersionRow, (name, version))
+        if row is None:
+            suffix = f" at version {version}" if version and version > 0 else ""
+            raise SegmentNotFound(f"segment {name!r}{suffix} not found")
+        return to_segment(row_values(row))
+
+    @store_operation
+    async def list(
+        self, page_size: int = 0, page_token: str = "", labels: Mapping[str, str] | None = None
+    ) -> SegmentPage:
+        """Return one page of the current segments carrying all ``labels``, by ascending name.
+
+        ``page_size`` 0 means 50; more than 1000 is clamped to 1000.
+
+        Raises:
+            InvalidArgument: ``page_size`` negative, ``labels`` malformed, or ``page_token``
+                not issued by this method for the same ``labels``.
+            StoreUnavailable: the database cannot be reached.
+        """
+        size = effective_page_size(page_size)
+        wanted = check_labels(labels or {}, "labels")
+        after = decode_page_token(page_token, wanted)
+        query = select(SegmentRow).where(SegmentRow.name > after).order_by(SegmentRow.name).limit(size + 1)
+        for key, value in wanted.items():
+            # The filter is in SQL so that every page is full: filtering a fetched page in
+            # Python would return short (even empty) pages before the end.
+            query = query.where(SegmentRow.labels[key].as_string() == value)
+        async with read_session(self._sessions) as session:
+            rows = (await session.scalars(query)).all()
+        segments = tuple(to_segment(row_values(row)) for row in rows[:size])
+        token = encode_page_token(segments[-1].name, wanted) if len(rows) > size else ""
+        return SegmentPage(segments=segments, next_page_token=token)
+
+    @store_operation
+    async def update(
+        self,
+        name: str,
+        *,
+        etag: str,
+        description: str | None = None,
+        rule: Rule | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Segment:
+        """Write a new version of a segment; ``None`` keeps a field as it is.
+
+        Raises:
+            InvalidArgument: ``segment.etag`` empty, or a field is invalid (as for ``create``).
+            InvalidRule: the rule is invalid, references a missing segment or makes a cycle.
+            SegmentNotFound: no such segment.
+            EtagMismatch: ``etag`` is not the current one.
+            StoreUnavailable: the database cannot be reached.
+        """
+        if not etag:
+            raise InvalidArgument("segment.etag", "is required to update a segment")
+        async with write_session(self._sessions) as session:
+            await lock_segments(session)
+            current = await current_row(session, name)
+            if current.etag != etag:
+                raise etag_mismatch(name)
+            new_rule = rule if rule is not None else rule_from_json(current.rule, RULE_PATH)
+            values = segment_values(
+                current.description if description is None else description,
+                new_rule,
+                current.labels if labels is None else labels,
+                self._limits,
+            )
+            await check_references(session, name, new_rule)
+            row = row_values(current) | values | {"version": current.version + 1, "etag": new_etag()}
+            row |= {"update_time": datetime.now(UTC)}
+            changed = await session.execute(
+                update(SegmentRow).where(SegmentRow.name == name, SegmentRow.etag == etag).values(row)
+            )
+            if rowcount(changed) != 1:  # changed outside the service since we read it
+                raise etag_mismatch(name)
+            await write_version(session, row, new_rule)
+        return to_segment(row)
+
+    @store_operation
+    async def delete(self, name: str, etag: str = "") -> None:
+        """Delete a segment; its version history is kept.
+
+        Raises:
+            SegmentNotFound: no such segment.
+            EtagMismatch: ``etag`` is given and is not the current one.
+            SegmentInUse: other segments reference it.
+            StoreUnavailable: the database cannot be reached.
+        """
+        async with write_session(self._sessions) as session:
+            await lock_segments(session)
+            current = await current_row(session, name)
+            if etag and current.etag != etag:
+                raise etag_mismatch(name)
+            referrers = (
+                await session.scalars(
+                    select(SegmentReferenceRow.name).where(SegmentReferenceRow.referenced_name == name)
+                )
+            ).all()
+            if referrers:
+                raise SegmentInUse(name, referrers)
+            deleted = await session.execute(
+                delete(SegmentRow).where(SegmentRow.name == name, SegmentRow.etag == current.etag)
+            )
+            if rowcount(deleted) != 1:
+                raise etag_mismatch(name)
+
+    @store_operation
+    async def current_rules(self) -> dict[str, Segment]:
+        """Return the current version of every segment, by name (what the evaluator compiles).
+
+        Read ``catalogue_version()`` before this: if the catalogue changes in between, the
+        next version check notices it, so a cache is never left behind for good.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached.
+        """
+        async with read_session(self._sessions) as session:
+            rows = (await session.scalars(select(SegmentRow))).all()
+        return {row.name: to_segment(row_values(row)) for row in rows}
+
+    @store_operation
+    async def catalogue_version(self) -> int:
+        """Return the catalogue version: it changes whenever any segment is written or deleted.
+
+        A trigger bumps it, so writes made directly in the database count too; on PostgreSQL
+        the trigger also sends ``NOTIFY segmentd_segments`` with the new version.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached.
+        """
+        async with read_session(self._sessions) as session:
+            version = await session.scalar(
+                select(SegmentCatalogueRow.version).where(SegmentCatalogueRow.id == 1)
+            )
+        return int(version or 0)
