@@ -30,7 +30,7 @@ from segmentd.engine.traits import lookup, split_path
 from segmentd.sqlgen.compiler import compile_rule_sql
 from segmentd.sqlgen.json_values import two_valued
 from segmentd.store.models import Base
-from tests.sqlgen.databases import pg_engine, postgres_url, sqlite_engine
+from tests.sqlgen.databases import empty_tables, pg_engine, postgres_url, sqlite_engine
 from tests.sqlgen.strategies import (
     ALL_PERCENTS,
     key_renamings,
@@ -152,6 +152,7 @@ async def _check(engine: AsyncEngine, case: Case) -> None:
     async with engine.connect() as connection:
         transaction = await connection.begin()
         try:
+            await empty_tables(connection)
             if case.profiles:
                 await connection.execute(
                     insert(profiles_table),

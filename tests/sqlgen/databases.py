@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from sqlalchemy import delete
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from segmentd.store.database import create_engine
 from segmentd.store.models import Base
@@ -62,3 +63,13 @@ async def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
         yield engine
     finally:
         await engine.dispose()
+
+
+async def empty_tables(connection: AsyncConnection) -> None:
+    """Delete every profile and event inside the caller's transaction (which rolls it back).
+
+    The PostgreSQL database is shared with the store and API tests of the same worker, which
+    may leave rows behind; a test that compares member sets must start from empty tables.
+    """
+    for table in (Base.metadata.tables["events"], Base.metadata.tables["profiles"]):
+        await connection.execute(delete(table))

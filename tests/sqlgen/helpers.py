@@ -13,6 +13,7 @@ from segmentd.engine.rules import Rule
 from segmentd.sqlgen.compiler import compile_rule_sql
 from segmentd.sqlgen.json_values import two_valued
 from segmentd.store.models import Base
+from tests.sqlgen.databases import empty_tables
 from tests.strategies import NOW
 
 profiles_table = Base.metadata.tables["profiles"]
@@ -51,6 +52,7 @@ async def sql_members(
     async with engine.connect() as connection:
         transaction = await connection.begin()
         try:
+            await empty_tables(connection)
             if profiles:
                 await connection.execute(
                     insert(profiles_table),
