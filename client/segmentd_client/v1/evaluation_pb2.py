@@ -27,37 +27,39 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from segmentd_client.v1 import rules_pb2 as segmentd__client_dot_v1_dot_rules__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#segmentd_client/v1/evaluation.proto\x12\x0bsegmentd.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1esegmentd_client/v1/rules.proto\"=\n\x13\x45valuateUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x15\n\rsegment_names\x18\x02 \x03(\t\"Z\n\x14\x45valuateUserResponse\x12\x10\n\x08segments\x18\x01 \x03(\t\x12\x30\n\x0c\x65valuated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\x16\x45valuateProfileRequest\x12\'\n\x06traits\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x15\n\rsegment_names\x18\x02 \x03(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\"]\n\x17\x45valuateProfileResponse\x12\x10\n\x08segments\x18\x01 \x03(\t\x12\x30\n\x0c\x65valuated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"D\n\x19\x42\x61tchEvaluateUsersRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x15\n\rsegment_names\x18\x02 \x03(\t\"N\n\x1a\x42\x61tchEvaluateUsersResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\x10\n\x08segments\x18\x03 \x03(\t\"A\n\x18\x45xplainEvaluationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0csegment_name\x18\x02 \x01(\t\"\xbc\x01\n\x19\x45xplainEvaluationResponse\x12\x14\n\x0csegment_name\x18\x01 \x01(\t\x12\x17\n\x0fsegment_version\x18\x02 \x01(\x03\x12\x0f\n\x07matched\x18\x03 \x01(\x08\x12-\n\x0b\x65xplanation\x18\x04 \x01(\x0b\x32\x18.segmentd.v1.Explanation\x12\x30\n\x0c\x65valuated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"X\n\x19ListSegmentMembersRequest\x12\x14\n\x0csegment_name\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"G\n\x1aListSegmentMembersResponse\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x1a\x43ountSegmentMembersRequest\x12\x14\n\x0csegment_name\x18\x01 \x01(\t\"E\n\x1b\x43ountSegmentMembersResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x17\n\x0fsegment_version\x18\x02 \x01(\x03\x32\xe6\x04\n\x11\x45valuationService\x12S\n\x0c\x45valuateUser\x12 .segmentd.v1.EvaluateUserRequest\x1a!.segmentd.v1.EvaluateUserResponse\x12\\\n\x0f\x45valuateProfile\x12#.segmentd.v1.EvaluateProfileRequest\x1a$.segmentd.v1.EvaluateProfileResponse\x12g\n\x12\x42\x61tchEvaluateUsers\x12&.segmentd.v1.BatchEvaluateUsersRequest\x1a\'.segmentd.v1.BatchEvaluateUsersResponse0\x01\x12\x62\n\x11\x45xplainEvaluation\x12%.segmentd.v1.ExplainEvaluationRequest\x1a&.segmentd.v1.ExplainEvaluationResponse\x12g\n\x12ListSegmentMembers\x12&.segmentd.v1.ListSegmentMembersRequest\x1a\'.segmentd.v1.ListSegmentMembersResponse0\x01\x12h\n\x13\x43ountSegmentMembers\x12\'.segmentd.v1.CountSegmentMembersRequest\x1a(.segmentd.v1.CountSegmentMembersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#segmentd_client/v1/evaluation.proto\x12\x0bsegmentd.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1esegmentd_client/v1/rules.proto\"l\n\x13\x45valuateUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x15\n\rsegment_names\x18\x02 \x03(\t\x12-\n\x0b\x63onsistency\x18\x03 \x01(\x0e\x32\x18.segmentd.v1.Consistency\"\xc5\x01\n\x14\x45valuateUserResponse\x12\x10\n\x08segments\x18\x01 \x03(\t\x12\x30\n\x0c\x65valuated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fprofile_read_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10segments_read_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\x16\x45valuateProfileRequest\x12\'\n\x06traits\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x15\n\rsegment_names\x18\x02 \x03(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\"]\n\x17\x45valuateProfileResponse\x12\x10\n\x08segments\x18\x01 \x03(\t\x12\x30\n\x0c\x65valuated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"s\n\x19\x42\x61tchEvaluateUsersRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x15\n\rsegment_names\x18\x02 \x03(\t\x12-\n\x0b\x63onsistency\x18\x03 \x01(\x0e\x32\x18.segmentd.v1.Consistency\"\xeb\x01\n\x1a\x42\x61tchEvaluateUsersResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\x10\n\x08segments\x18\x03 \x03(\t\x12\x30\n\x0c\x65valuated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fprofile_read_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10segments_read_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\x18\x45xplainEvaluationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0csegment_name\x18\x02 \x01(\t\x12-\n\x0b\x63onsistency\x18\x03 \x01(\x0e\x32\x18.segmentd.v1.Consistency\"\xa7\x02\n\x19\x45xplainEvaluationResponse\x12\x14\n\x0csegment_name\x18\x01 \x01(\t\x12\x17\n\x0fsegment_version\x18\x02 \x01(\x03\x12\x0f\n\x07matched\x18\x03 \x01(\x08\x12-\n\x0b\x65xplanation\x18\x04 \x01(\x0b\x32\x18.segmentd.v1.Explanation\x12\x30\n\x0c\x65valuated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fprofile_read_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10segments_read_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"X\n\x19ListSegmentMembersRequest\x12\x14\n\x0csegment_name\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"G\n\x1aListSegmentMembersResponse\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x1a\x43ountSegmentMembersRequest\x12\x14\n\x0csegment_name\x18\x01 \x01(\t\"E\n\x1b\x43ountSegmentMembersResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x17\n\x0fsegment_version\x18\x02 \x01(\x03*B\n\x0b\x43onsistency\x12\x1b\n\x17\x43ONSISTENCY_UNSPECIFIED\x10\x00\x12\n\n\x06\x43\x41\x43HED\x10\x01\x12\n\n\x06STRONG\x10\x02\x32\xe6\x04\n\x11\x45valuationService\x12S\n\x0c\x45valuateUser\x12 .segmentd.v1.EvaluateUserRequest\x1a!.segmentd.v1.EvaluateUserResponse\x12\\\n\x0f\x45valuateProfile\x12#.segmentd.v1.EvaluateProfileRequest\x1a$.segmentd.v1.EvaluateProfileResponse\x12g\n\x12\x42\x61tchEvaluateUsers\x12&.segmentd.v1.BatchEvaluateUsersRequest\x1a\'.segmentd.v1.BatchEvaluateUsersResponse0\x01\x12\x62\n\x11\x45xplainEvaluation\x12%.segmentd.v1.ExplainEvaluationRequest\x1a&.segmentd.v1.ExplainEvaluationResponse\x12g\n\x12ListSegmentMembers\x12&.segmentd.v1.ListSegmentMembersRequest\x1a\'.segmentd.v1.ListSegmentMembersResponse0\x01\x12h\n\x13\x43ountSegmentMembers\x12\'.segmentd.v1.CountSegmentMembersRequest\x1a(.segmentd.v1.CountSegmentMembersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'segmentd_client.v1.evaluation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CONSISTENCY']._serialized_start=1712
+  _globals['_CONSISTENCY']._serialized_end=1778
   _globals['_EVALUATEUSERREQUEST']._serialized_start=147
-  _globals['_EVALUATEUSERREQUEST']._serialized_end=208
-  _globals['_EVALUATEUSERRESPONSE']._serialized_start=210
-  _globals['_EVALUATEUSERRESPONSE']._serialized_end=300
-  _globals['_EVALUATEPROFILEREQUEST']._serialized_start=302
-  _globals['_EVALUATEPROFILEREQUEST']._serialized_end=407
-  _globals['_EVALUATEPROFILERESPONSE']._serialized_start=409
-  _globals['_EVALUATEPROFILERESPONSE']._serialized_end=502
-  _globals['_BATCHEVALUATEUSERSREQUEST']._serialized_start=504
-  _globals['_BATCHEVALUATEUSERSREQUEST']._serialized_end=572
-  _globals['_BATCHEVALUATEUSERSRESPONSE']._serialized_start=574
-  _globals['_BATCHEVALUATEUSERSRESPONSE']._serialized_end=652
-  _globals['_EXPLAINEVALUATIONREQUEST']._serialized_start=654
-  _globals['_EXPLAINEVALUATIONREQUEST']._serialized_end=719
-  _globals['_EXPLAINEVALUATIONRESPONSE']._serialized_start=722
-  _globals['_EXPLAINEVALUATIONRESPONSE']._serialized_end=910
-  _globals['_LISTSEGMENTMEMBERSREQUEST']._serialized_start=912
-  _globals['_LISTSEGMENTMEMBERSREQUEST']._serialized_end=1000
-  _globals['_LISTSEGMENTMEMBERSRESPONSE']._serialized_start=1002
-  _globals['_LISTSEGMENTMEMBERSRESPONSE']._serialized_end=1073
-  _globals['_COUNTSEGMENTMEMBERSREQUEST']._serialized_start=1075
-  _globals['_COUNTSEGMENTMEMBERSREQUEST']._serialized_end=1125
-  _globals['_COUNTSEGMENTMEMBERSRESPONSE']._serialized_start=1127
-  _globals['_COUNTSEGMENTMEMBERSRESPONSE']._serialized_end=1196
-  _globals['_EVALUATIONSERVICE']._serialized_start=1199
-  _globals['_EVALUATIONSERVICE']._serialized_end=1813
+  _globals['_EVALUATEUSERREQUEST']._serialized_end=255
+  _globals['_EVALUATEUSERRESPONSE']._serialized_start=258
+  _globals['_EVALUATEUSERRESPONSE']._serialized_end=455
+  _globals['_EVALUATEPROFILEREQUEST']._serialized_start=457
+  _globals['_EVALUATEPROFILEREQUEST']._serialized_end=562
+  _globals['_EVALUATEPROFILERESPONSE']._serialized_start=564
+  _globals['_EVALUATEPROFILERESPONSE']._serialized_end=657
+  _globals['_BATCHEVALUATEUSERSREQUEST']._serialized_start=659
+  _globals['_BATCHEVALUATEUSERSREQUEST']._serialized_end=774
+  _globals['_BATCHEVALUATEUSERSRESPONSE']._serialized_start=777
+  _globals['_BATCHEVALUATEUSERSRESPONSE']._serialized_end=1012
+  _globals['_EXPLAINEVALUATIONREQUEST']._serialized_start=1014
+  _globals['_EXPLAINEVALUATIONREQUEST']._serialized_end=1126
+  _globals['_EXPLAINEVALUATIONRESPONSE']._serialized_start=1129
+  _globals['_EXPLAINEVALUATIONRESPONSE']._serialized_end=1424
+  _globals['_LISTSEGMENTMEMBERSREQUEST']._serialized_start=1426
+  _globals['_LISTSEGMENTMEMBERSREQUEST']._serialized_end=1514
+  _globals['_LISTSEGMENTMEMBERSRESPONSE']._serialized_start=1516
+  _globals['_LISTSEGMENTMEMBERSRESPONSE']._serialized_end=1587
+  _globals['_COUNTSEGMENTMEMBERSREQUEST']._serialized_start=1589
+  _globals['_COUNTSEGMENTMEMBERSREQUEST']._serialized_end=1639
+  _globals['_COUNTSEGMENTMEMBERSRESPONSE']._serialized_start=1641
+  _globals['_COUNTSEGMENTMEMBERSRESPONSE']._serialized_end=1710
+  _globals['_EVALUATIONSERVICE']._serialized_start=1781
+  _globals['_EVALUATIONSERVICE']._serialized_end=2395
 # @@protoc_insertion_point(module_scope)

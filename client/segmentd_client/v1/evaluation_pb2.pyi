@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from segmentd_client.v1 import rules_pb2 as _rules_pb2
 import builtins as _builtins
 import sys
@@ -21,6 +22,44 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _Consistency:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConsistencyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Consistency.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONSISTENCY_UNSPECIFIED: _Consistency.ValueType  # 0
+    """The default: the same as CACHED."""
+    CACHED: _Consistency.ValueType  # 1
+    """Cached profiles and segments may answer. A write acknowledged by this
+    replica is always seen; writes through other replicas, or made directly
+    in the database, are seen within the documented bound (README,
+    "Caching and consistency").
+    """
+    STRONG: _Consistency.ValueType  # 2
+    """Skip every cache for this call: the profile, its event counts and the
+    segment definitions are read from the store, in one round trip. For a
+    caller who has just written through another replica.
+    """
+
+class Consistency(_Consistency, metaclass=_ConsistencyEnumTypeWrapper):
+    """How fresh the data behind a verdict must be."""
+
+CONSISTENCY_UNSPECIFIED: Consistency.ValueType  # 0
+"""The default: the same as CACHED."""
+CACHED: Consistency.ValueType  # 1
+"""Cached profiles and segments may answer. A write acknowledged by this
+replica is always seen; writes through other replicas, or made directly
+in the database, are seen within the documented bound (README,
+"Caching and consistency").
+"""
+STRONG: Consistency.ValueType  # 2
+"""Skip every cache for this call: the profile, its event counts and the
+segment definitions are read from the store, in one round trip. For a
+caller who has just written through another replica.
+"""
+Global___Consistency: _TypeAlias = Consistency  # noqa: Y015
+
 @_typing.final
 class EvaluateUserRequest(_message.Message):
     """The request of `EvaluateUser`."""
@@ -29,8 +68,11 @@ class EvaluateUserRequest(_message.Message):
 
     USER_ID_FIELD_NUMBER: _builtins.int
     SEGMENT_NAMES_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """The user to evaluate. Required."""
+    consistency: Global___Consistency.ValueType
+    """How fresh the data must be; CACHED by default."""
     @_builtins.property
     def segment_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The segments to test; empty means all segments. An unknown name is
@@ -42,10 +84,11 @@ class EvaluateUserRequest(_message.Message):
         *,
         user_id: _builtins.str = ...,
         segment_names: _abc.Iterable[_builtins.str] | None = ...,
+        consistency: Global___Consistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment_names", b"segment_names", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "segment_names", b"segment_names", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -59,6 +102,8 @@ class EvaluateUserResponse(_message.Message):
 
     SEGMENTS_FIELD_NUMBER: _builtins.int
     EVALUATED_AT_FIELD_NUMBER: _builtins.int
+    PROFILE_READ_AT_FIELD_NUMBER: _builtins.int
+    SEGMENTS_READ_AT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def segments(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The names of the segments the user is in, among those tested, sorted."""
@@ -67,15 +112,29 @@ class EvaluateUserResponse(_message.Message):
     def evaluated_at(self) -> _timestamp_pb2.Timestamp:
         """The "now" the evaluation used."""
 
+    @_builtins.property
+    def profile_read_at(self) -> _timestamp_pb2.Timestamp:
+        """When the profile and event counts evaluated were read from the store
+        (earlier than `evaluated_at` when they came from the cache).
+        """
+
+    @_builtins.property
+    def segments_read_at(self) -> _timestamp_pb2.Timestamp:
+        """When the segment definitions evaluated were last read, or confirmed
+        current, from the store.
+        """
+
     def __init__(
         self,
         *,
         segments: _abc.Iterable[_builtins.str] | None = ...,
         evaluated_at: _timestamp_pb2.Timestamp | None = ...,
+        profile_read_at: _timestamp_pb2.Timestamp | None = ...,
+        segments_read_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluated_at", b"evaluated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluated_at", b"evaluated_at", "profile_read_at", b"profile_read_at", "segments_read_at", b"segments_read_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluated_at", b"evaluated_at", "segments", b"segments"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluated_at", b"evaluated_at", "profile_read_at", b"profile_read_at", "segments", b"segments", "segments_read_at", b"segments_read_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -157,6 +216,9 @@ class BatchEvaluateUsersRequest(_message.Message):
 
     USER_IDS_FIELD_NUMBER: _builtins.int
     SEGMENT_NAMES_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
+    consistency: Global___Consistency.ValueType
+    """How fresh the data must be; CACHED by default."""
     @_builtins.property
     def user_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The users to evaluate. Their number is bounded by a server limit
@@ -174,10 +236,11 @@ class BatchEvaluateUsersRequest(_message.Message):
         *,
         user_ids: _abc.Iterable[_builtins.str] | None = ...,
         segment_names: _abc.Iterable[_builtins.str] | None = ...,
+        consistency: Global___Consistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment_names", b"segment_names", "user_ids", b"user_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "segment_names", b"segment_names", "user_ids", b"user_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -192,6 +255,9 @@ class BatchEvaluateUsersResponse(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     FOUND_FIELD_NUMBER: _builtins.int
     SEGMENTS_FIELD_NUMBER: _builtins.int
+    EVALUATED_AT_FIELD_NUMBER: _builtins.int
+    PROFILE_READ_AT_FIELD_NUMBER: _builtins.int
+    SEGMENTS_READ_AT_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """The user this answer is about."""
     found: _builtins.bool
@@ -200,16 +266,35 @@ class BatchEvaluateUsersResponse(_message.Message):
     def segments(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The names of the segments the user is in, among those tested, sorted."""
 
+    @_builtins.property
+    def evaluated_at(self) -> _timestamp_pb2.Timestamp:
+        """The "now" the evaluation of this user used."""
+
+    @_builtins.property
+    def profile_read_at(self) -> _timestamp_pb2.Timestamp:
+        """When this user's profile and event counts were read from the store.
+        Unset when `found` is false.
+        """
+
+    @_builtins.property
+    def segments_read_at(self) -> _timestamp_pb2.Timestamp:
+        """When the segment definitions evaluated were last read, or confirmed
+        current, from the store.
+        """
+
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
         found: _builtins.bool = ...,
         segments: _abc.Iterable[_builtins.str] | None = ...,
+        evaluated_at: _timestamp_pb2.Timestamp | None = ...,
+        profile_read_at: _timestamp_pb2.Timestamp | None = ...,
+        segments_read_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluated_at", b"evaluated_at", "profile_read_at", b"profile_read_at", "segments_read_at", b"segments_read_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["found", b"found", "segments", b"segments", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluated_at", b"evaluated_at", "found", b"found", "profile_read_at", b"profile_read_at", "segments", b"segments", "segments_read_at", b"segments_read_at", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -223,19 +308,23 @@ class ExplainEvaluationRequest(_message.Message):
 
     USER_ID_FIELD_NUMBER: _builtins.int
     SEGMENT_NAME_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """The user to explain. Required."""
     segment_name: _builtins.str
     """The segment to explain, at its current version. Required."""
+    consistency: Global___Consistency.ValueType
+    """How fresh the data must be; CACHED by default."""
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
         segment_name: _builtins.str = ...,
+        consistency: Global___Consistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment_name", b"segment_name", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "segment_name", b"segment_name", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -252,6 +341,8 @@ class ExplainEvaluationResponse(_message.Message):
     MATCHED_FIELD_NUMBER: _builtins.int
     EXPLANATION_FIELD_NUMBER: _builtins.int
     EVALUATED_AT_FIELD_NUMBER: _builtins.int
+    PROFILE_READ_AT_FIELD_NUMBER: _builtins.int
+    SEGMENTS_READ_AT_FIELD_NUMBER: _builtins.int
     segment_name: _builtins.str
     """The segment explained."""
     segment_version: _builtins.int
@@ -266,6 +357,16 @@ class ExplainEvaluationResponse(_message.Message):
     def evaluated_at(self) -> _timestamp_pb2.Timestamp:
         """The "now" the evaluation used."""
 
+    @_builtins.property
+    def profile_read_at(self) -> _timestamp_pb2.Timestamp:
+        """When the profile and event counts explained were read from the store."""
+
+    @_builtins.property
+    def segments_read_at(self) -> _timestamp_pb2.Timestamp:
+        """When the segment definitions evaluated were last read, or confirmed
+        current, from the store.
+        """
+
     def __init__(
         self,
         *,
@@ -274,10 +375,12 @@ class ExplainEvaluationResponse(_message.Message):
         matched: _builtins.bool = ...,
         explanation: _rules_pb2.Explanation | None = ...,
         evaluated_at: _timestamp_pb2.Timestamp | None = ...,
+        profile_read_at: _timestamp_pb2.Timestamp | None = ...,
+        segments_read_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluated_at", b"evaluated_at", "explanation", b"explanation"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluated_at", b"evaluated_at", "explanation", b"explanation", "profile_read_at", b"profile_read_at", "segments_read_at", b"segments_read_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluated_at", b"evaluated_at", "explanation", b"explanation", "matched", b"matched", "segment_name", b"segment_name", "segment_version", b"segment_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluated_at", b"evaluated_at", "explanation", b"explanation", "matched", b"matched", "profile_read_at", b"profile_read_at", "segment_name", b"segment_name", "segment_version", b"segment_version", "segments_read_at", b"segments_read_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
