@@ -27,9 +27,11 @@ class Settings:
         database_url: SQLAlchemy URL; ``postgresql://…`` or ``sqlite:///path``.
         migrate: apply database migrations at start-up.
         profile_cache_size: profiles kept in the LRU cache.
-        profile_cache_ttl_seconds: longest a cached profile is trusted (bounds staleness
-            after writes made through another replica or directly in the database).
-        segment_cache_ttl_seconds: longest the compiled segment set is trusted likewise.
+        profile_cache_ttl_seconds: longest a cached profile is trusted: the safety net behind
+            invalidation and change notifications, not a refresh rate (``inf``: never
+            expires; ``0``: no profile cache).
+        catalogue_check_seconds: how often the store's catalogue version is read in the
+            background, the safety net behind notifications for segment changes.
         percentile_ttl_seconds: how long a computed percentile threshold is reused.
         statement_timeout_ms: PostgreSQL statement timeout for every query.
         max_page_size: largest page ``ListSegmentMembers`` streams per call.
@@ -41,6 +43,7 @@ class Settings:
         max_list_values: most values in an ``IN``/``NOT_IN`` list.
         page_token_secret: key signing page tokens; set the same value on every replica.
         shutdown_grace_seconds: how long SIGTERM waits for in-flight calls.
+        workers: server processes sharing the port (``SO_REUSEPORT``); PostgreSQL only.
     """
 
     host: str = "[::]"
@@ -48,8 +51,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     migrate: bool = True
     profile_cache_size: int = 100_000
-    profile_cache_ttl_seconds: float = 5.0
-    segment_cache_ttl_seconds: float = 5.0
+    profile_cache_ttl_seconds: float = 300.0
+    catalogue_check_seconds: float = 5.0
     percentile_ttl_seconds: float = 60.0
     statement_timeout_ms: int = 30_000
     max_page_size: int = 100_000
@@ -61,6 +64,7 @@ class Settings:
     max_list_values: int = 1_000
     page_token_secret: str = field(default="segmentd-default-page-token-key", repr=False)
     shutdown_grace_seconds: float = 10.0
+    workers: int = 1
 
     @property
     def rule_limits(self) -> RuleLimits:

@@ -28,11 +28,31 @@ def utc_now() -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class Freshness:
+    """How fresh the data behind a verdict is.
+
+    Attributes:
+        profile_read_at: when the profile and event counts were read from the store.
+        segments_read_at: when the segment definitions were last read, or confirmed current.
+    """
+
+    profile_read_at: datetime
+    segments_read_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
-    """The segments a user belongs to, at one instant."""
+    """The segments a user belongs to, at one instant.
+
+    Attributes:
+        segments: the names of the segments the user is in, sorted.
+        evaluated_at: the "now" of the evaluation.
+        freshness: for a stored user, when its data was read; ``None`` for a profile sent inline.
+    """
 
     segments: list[str]
     evaluated_at: datetime
+    freshness: Freshness | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +62,16 @@ class ExplainedVerdict:
     segment: Segment
     explanation: Explanation
     evaluated_at: datetime
+    freshness: Freshness
 
 
 class Evaluator:
     """Evaluates users and profiles against the segment catalogue.
+
+    A stored user's profile comes from the cache unless ``strong`` is asked for, which reads
+    the profile, its event counts and the catalogue version in one statement (and the
+    catalogue too, only if that version shows it changed) and computes percentile thresholds
+    afresh.
 
     Args:
         catalog: the segments and their compiled predicates.
@@ -69,10 +95,12 @@ class Evaluator:
         self._percentiles = percentiles
         self._clock = clock
 
-    async def evaluate_user(self, user_id: str, names: Collection[str] = ()) -> Verdict:
+    async def evaluate_user(
+        self, user_id: str, names: Collection[str] = (), *, strong: bool = False
+    ) -> Verdict:
         """Return the segments (all, or those in ``names``) stored user ``user_id`` is in."""
         check_user_id(user_id, "user_id")
-        return await self._evaluate_checked_user(user_id, names)
+        return await self._evaluate_checked_user(user_id, names, strong)
 
     async def evaluate_profile(
         self, traits: Mapping[str, JsonValue], names: Collection[str] = (), user_id: str | None = None
@@ -80,14 +108,12 @@ class Evaluator:
         """Return the segments a profile given inline is in; nothing is read or stored for it."""
         now = self._clock()
         catalogue = await self._catalog.catalogue()
-        thresholds = await self._percentiles.thresholds(
-            catalogue.compiled.required_percentiles(names or None)
-        )
+        thresholds = await self._percentiles.thresholds(catalogue.required_percentiles(names))
         context = EvaluationContext(traits, user_id or None, now, {}, thresholds)
         return Verdict(catalogue.compiled.evaluate(context, names or None), now)
 
     async def evaluate_users(
-        self, user_ids: Sequence[str], names: Collection[str] = ()
+        self, user_ids: Sequence[str], names: Collection[str] = (), *, strong: bool = False
     ) -> AsyncIterator[tuple[str, Verdict | None]]:
         """Yield ``(user_id, verdict)`` for each user in turn; ``None`` for an unknown user."""
         # Refuse a malformed id before streaming anything, naming its position.
@@ -95,43 +121,70 @@ class Evaluator:
             check_user_id(user_id, f"user_ids[{index}]")
         for user_id in user_ids:
             try:
-                yield user_id, await self._evaluate_checked_user(user_id, names)
+                yield user_id, await self._evaluate_checked_user(user_id, names, strong)
             except UserNotFound:
                 yield user_id, None
 
-    async def explain_user(self, user_id: str, segment_name: str) -> ExplainedVerdict:
+    async def explain_user(
+        self, user_id: str, segment_name: str, *, strong: bool = False
+    ) -> ExplainedVerdict:
         """Explain, node by node, whether stored user ``user_id`` is in ``segment_name``."""
         check_user_id(user_id, "user_id")
         now = self._clock()
-        catalogue = await self._catalog.catalogue()
+        catalogue, context, freshness = await self._user_context(user_id, (segment_name,), now, strong)
         segment = catalogue.segment(segment_name)
-        context = await self._user_context(user_id, catalogue, (segment_name,), now)
-        return ExplainedVerdict(segment, explain(segment.rule, context, catalogue.rule_of), now)
+        return ExplainedVerdict(segment, explain(segment.rule, context, catalogue.rule_of), now, freshness)
 
-    async def _evaluate_checked_user(self, user_id: str, names: Collection[str]) -> Verdict:
+    async def _evaluate_checked_user(self, user_id: str, names: Collection[str], strong: bool) -> Verdict:
         now = self._clock()
-        catalogue = await self._catalog.catalogue()
-        context = await self._user_context(user_id, catalogue, names, now)
-        return Verdict(catalogue.compiled.evaluate(context, names or None), now)
+        catalogue, context, freshness = await self._user_context(user_id, names, now, strong)
+        return Verdict(catalogue.compiled.evaluate(context, names or None), now, freshness)
 
     async def _user_context(
-        self, user_id: str, catalogue: Catalogue, names: Collection[str], now: datetime
-    ) -> EvaluationContext:
-        windows = catalogue.compiled.required_events(names or None)
-        user = await self._cached_user(user_id, windows, now)
-        thresholds = await self._percentiles.thresholds(
-            catalogue.compiled.required_percentiles(names or None)
-        )
-        return EvaluationContext(user.profile.traits, user_id, now, user.event_counts, thresholds)
+        self, user_id: str, names: Collection[str], now: datetime, strong: bool
+    ) -> tuple[Catalogue, EvaluationContext, Freshness]:
+        catalogue = await self._catalog.catalogue()
+        if strong:
+            catalogue, user = await self._read_user(user_id, catalogue, names, now)
+        else:
+            user = await self._cached_user(user_id, catalogue.required_events(names), now)
+        thresholds = await self._percentiles.thresholds(catalogue.required_percentiles(names), fresh=strong)
+        context = EvaluationContext(user.profile.traits, user_id, now, user.event_counts, thresholds)
+        return catalogue, context, Freshness(user.read_at, self._catalog.confirmed_at)
 
     async def _cached_user(
         self, user_id: str, windows: frozenset[tuple[str, int]], now: datetime
     ) -> CachedUser:
         cached = self._cache.get(user_id)
-        if cached is not None and cached.day == now.date() and windows <= cached.windows:
+        # Event windows move at midnight UTC; without windows, a profile does not age.
+        if cached is not None and windows <= cached.windows and (not windows or cached.day == now.date()):
             return cached
         generation = self._cache.generation
-        profile, counts = await self._profiles.get_with_event_counts(user_id, windows, now)
-        user = CachedUser(profile, counts, windows, now.date())
+        user = await self._fetch_user(user_id, windows, now)
         self._cache.fill(user_id, user, generation)
         return user
+
+    async def _read_user(
+        self, user_id: str, catalogue: Catalogue, names: Collection[str], now: datetime
+    ) -> tuple[Catalogue, CachedUser]:
+        """Read the user past every cache, with a catalogue at least as new as that read."""
+        generation = self._cache.generation
+        while True:
+            windows = catalogue.required_events(names)
+            user = await self._fetch_user(user_id, windows, now)
+            if user.catalogue_version > catalogue.version:
+                catalogue = await self._catalog.refresh(min_version=user.catalogue_version)
+            if catalogue.required_events(names) <= windows:
+                # Read past the cache, but as current as any fill: the cache may keep it.
+                self._cache.fill(user_id, user, generation)
+                return catalogue, user
+
+    async def _fetch_user(
+        self, user_id: str, windows: frozenset[tuple[str, int]], now: datetime
+    ) -> CachedUser:
+        read_at = self._clock()
+        snapshot = await self._profiles.get_with_event_counts(user_id, windows, now)
+        self._catalog.observe_version(snapshot.catalogue_version, read_at)
+        return CachedUser(
+            snapshot.profile, snapshot.event_counts, windows, now.date(), read_at, snapshot.catalogue_version
+        )

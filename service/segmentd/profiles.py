@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from segmentd.cache import GenerationalCache
 from segmentd.engine.rules import JsonValue
@@ -21,12 +21,16 @@ class CachedUser:
         event_counts: ``(event name, within_days) -> count`` for ``windows``.
         windows: the event windows counted; a catalogue needing others is a miss.
         day: the UTC day the windows were counted on; windows move at midnight.
+        read_at: when the read began: every write committed before it is in this value.
+        catalogue_version: the segment catalogue's version at the same read.
     """
 
     profile: Profile
     event_counts: Mapping[tuple[str, int], int]
     windows: frozenset[tuple[str, int]]
     day: date
+    read_at: datetime
+    catalogue_version: int
 
 
 ProfileCache = GenerationalCache[str, CachedUser]

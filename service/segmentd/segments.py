@@ -1,38 +1,74 @@
 """Segment definitions: writes through the store, reads of the compiled catalogue.
 
-The *catalogue* is every current segment compiled once into Python predicates. It is
-rebuilt lazily: a write through this process drops it before the write is acknowledged
-(read-your-writes), and a TTL bounds how long a change made through another replica can
-go unseen.
+The *catalogue* is every current segment compiled once into Python predicates, tagged with
+the store's catalogue version (a counter a trigger bumps on every change to a segment, in the
+same transaction). It is rebuilt only when that version moved, and then incrementally: only
+the segments whose etag changed are read and recompiled.
+
+    write through this process ──> invalidate() ──> the next call refreshes   (read-your-writes)
+    NOTIFY from another replica ──┐
+    version seen by a profile read ┴> observe_version(v) ──> stale if v > catalogue.version
+    every check_interval seconds ───> a background version read (safety net; never blocks)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from segmentd.engine.compiler import CompiledSegments
 from segmentd.engine.rules import Rule
-from segmentd.errors import SegmentNotFound
+from segmentd.errors import SegmentNotFound, StoreUnavailable
 from segmentd.store.records import Segment, SegmentPage
-from segmentd.store.segments import SegmentRepository
+from segmentd.store.segments import CatalogueChanges, SegmentRepository
+
+log = logging.getLogger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class Catalogue:
-    """The current segments and their compiled predicates, as of one read of the store."""
+    """The current segments and their compiled predicates, as of one read of the store.
+
+    Attributes:
+        segments: the current version of every segment, by name.
+        compiled: their compiled predicates.
+        version: the store's catalogue version this was built from.
+        events: the event windows of all segments (what a call testing every segment reads).
+        percentiles: the percentile thresholds of all segments, likewise.
+    """
 
     segments: Mapping[str, Segment]
     compiled: CompiledSegments
+    version: int
+    events: frozenset[tuple[str, int]] = field(init=False)
+    percentiles: frozenset[tuple[str, float]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Derive the inputs of a call that tests every segment, once per catalogue."""
+        object.__setattr__(self, "events", self.compiled.required_events())
+        object.__setattr__(self, "percentiles", self.compiled.required_percentiles())
+
+    def required_events(self, names: Collection[str]) -> frozenset[tuple[str, int]]:
+        """The event windows the segments ``names`` (empty: all) read, references included."""
+        return self.compiled.required_events(names) if names else self.events
+
+    def required_percentiles(self, names: Collection[str]) -> frozenset[tuple[str, float]]:
+        """The percentile thresholds the segments ``names`` (empty: all) read."""
+        return self.compiled.required_percentiles(names) if names else self.percentiles
 
     def rule_of(self, name: str) -> Rule:
         """Return the current rule of segment ``name``."""
-        segment = self.segments.get(name)
-        if segment is None:
-            raise SegmentNotFound(f"segment {name!r} does not exist")
-        return segment.rule
+        return self.segment(name).rule
 
     def segment(self, name: str) -> Segment:
         """Return the current version of segment ``name``."""
@@ -47,20 +83,31 @@ class SegmentCatalog:
 
     Args:
         repository: where segments are stored.
-        ttl: seconds a compiled catalogue is trusted without re-reading the store.
-        timer: clock for the TTL (injectable for tests).
+        check_interval: seconds between background reads of the store's catalogue version,
+            the safety net should a change notification be lost (``0``: check on every call).
+        timer: monotonic clock for the interval (injectable for tests).
+        clock: wall clock for ``confirmed_at`` (injectable for tests).
     """
 
     def __init__(
-        self, repository: SegmentRepository, ttl: float, timer: Callable[[], float] = time.monotonic
+        self,
+        repository: SegmentRepository,
+        check_interval: float,
+        timer: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._repository = repository
-        self._ttl = ttl
+        self._check_interval = check_interval
         self._timer = timer
+        self._clock = clock
         self._catalogue: Catalogue | None = None
-        self._loaded_at = 0.0
+        # Bumped by every invalidation; the catalogue is current when it was built at the latest.
         self._generation = 0
-        self._reload = asyncio.Lock()
+        self._built_generation = -1
+        self._checked_at = -math.inf
+        self._confirmed_at = datetime.min.replace(tzinfo=UTC)
+        self._refreshing = asyncio.Lock()
+        self._check: asyncio.Task[None] | None = None
 
     async def create(self, name: str, description: str, rule: Rule, labels: Mapping[str, str]) -> Segment:
         """Store a new segment (version 1)."""
@@ -105,29 +152,83 @@ class SegmentCatalog:
         finally:
             self.invalidate()
 
+    @property
+    def confirmed_at(self) -> datetime:
+        """When the catalogue handed out was last read, or confirmed current, from the store."""
+        return self._confirmed_at
+
     def invalidate(self) -> None:
-        """Forget the compiled catalogue; the next read rebuilds it from the store."""
+        """Mark the catalogue stale: the next call reads what changed before answering."""
         self._generation += 1
-        self._catalogue = None
+
+    def observe_version(self, version: int, read_at: datetime) -> None:
+        """Take note of the store's catalogue version, as read at ``read_at``.
+
+        A newer version than the catalogue's makes it stale; the same one confirms it.
+        """
+        catalogue = self._catalogue
+        if catalogue is None or version > catalogue.version:
+            self.invalidate()
+        elif version == catalogue.version and read_at > self._confirmed_at:
+            self._confirmed_at = read_at
 
     async def catalogue(self) -> Catalogue:
-        """Return the compiled catalogue, rebuilding it when stale."""
-        catalogue = self._fresh_catalogue()
-        if catalogue is not None:
-            return catalogue
-        async with self._reload:
-            # Another caller may have rebuilt it while this one waited for the lock.
-            catalogue = self._fresh_catalogue()
-            if catalogue is not None:
-                return catalogue
-            generation = self._generation
-            segments = await self._repository.current_rules()
-            catalogue = Catalogue(segments, CompiledSegments({n: s.rule for n, s in segments.items()}))
-            if generation == self._generation:
-                self._catalogue, self._loaded_at = catalogue, self._timer()
+        """Return the compiled catalogue: cached, unless something is known to have changed."""
+        catalogue = self._catalogue
+        if catalogue is None or self._built_generation != self._generation:
+            return await self.refresh()
+        if self._check is None and self._timer() - self._checked_at >= self._check_interval:
+            self._check = asyncio.create_task(self._check_version())
+        return catalogue
+
+    async def refresh(self, min_version: int = 0) -> Catalogue:
+        """Return a catalogue built after every invalidation so far, of ``min_version`` or later."""
+        wanted_generation = self._generation
+        async with self._refreshing:
+            catalogue = self._catalogue
+            if (
+                catalogue is not None
+                and self._built_generation >= wanted_generation
+                and catalogue.version >= min_version
+            ):
+                return catalogue  # another caller refreshed it while this one waited
+            generation, read_at = self._generation, self._clock()
+            changes = await self._repository.catalogue_changes(
+                {} if catalogue is None else {n: s.etag for n, s in catalogue.segments.items()}
+            )
+            catalogue = _apply_changes(catalogue, changes)
+            self._catalogue, self._built_generation = catalogue, generation
+            self._checked_at, self._confirmed_at = self._timer(), read_at
             return catalogue
 
-    def _fresh_catalogue(self) -> Catalogue | None:
-        if self._catalogue is not None and self._timer() - self._loaded_at < self._ttl:
-            return self._catalogue
-        return None
+    async def _check_version(self) -> None:
+        """The safety net: read the catalogue version, off the callers' path."""
+        try:
+            read_at = self._clock()
+            self.observe_version(await self._repository.catalogue_version(), read_at)
+        except StoreUnavailable as error:
+            log.debug("catalogue version check failed: %s", error)
+        except Exception:  # a background task has nobody to raise to
+            log.exception("catalogue version check failed")
+        finally:
+            # Paced even when failing: an unreachable store is not asked on every call.
+            self._checked_at = self._timer()
+            self._check = None
+
+    async def close(self) -> None:
+        """Cancel a version check in flight (at shutdown)."""
+        if self._check is not None:
+            self._check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._check
+
+
+def _apply_changes(catalogue: Catalogue | None, changes: CatalogueChanges) -> Catalogue:
+    """Return ``catalogue`` with ``changes`` applied, recompiling only if a segment changed."""
+    if catalogue is not None and not changes.changed and not changes.removed:
+        return Catalogue(catalogue.segments, catalogue.compiled, changes.version)
+    segments = {} if catalogue is None else dict(catalogue.segments)
+    for name in changes.removed:
+        del segments[name]
+    segments.update(changes.changed)
+    return Catalogue(segments, CompiledSegments({n: s.rule for n, s in segments.items()}), changes.version)

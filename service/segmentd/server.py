@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import grpc
 from grpc import aio
@@ -65,6 +66,7 @@ class RunningServer:
     health: health.aio.HealthServicer
     catalog: SegmentCatalog
     profile_cache: ProfileCache
+    percentiles: PercentileThresholds
     listener: ChangeListener | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -76,6 +78,8 @@ class RunningServer:
         await self.server.stop(grace)
         if self.listener is not None:
             await self.listener.stop()
+        await self.catalog.close()
+        await self.percentiles.close()
         await self.engine.dispose()
 
 
@@ -87,7 +91,7 @@ async def start_server(settings: Settings) -> RunningServer:
     sessions = create_sessionmaker(engine)
     segments = SegmentRepository(sessions, settings.rule_limits)
     profiles = ProfileRepository(sessions)
-    catalog = SegmentCatalog(segments, ttl=settings.segment_cache_ttl_seconds)
+    catalog = SegmentCatalog(segments, check_interval=settings.catalogue_check_seconds)
     profile_cache = ProfileCache(settings.profile_cache_size, settings.profile_cache_ttl_seconds)
     percentiles = PercentileThresholds(profiles, ttl=settings.percentile_ttl_seconds)
     evaluator = Evaluator(catalog, profiles, profile_cache, percentiles)
@@ -121,7 +125,7 @@ async def start_server(settings: Settings) -> RunningServer:
     )
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     await server.start()
-    running = RunningServer(server, port, engine, health_servicer, catalog, profile_cache)
+    running = RunningServer(server, port, engine, health_servicer, catalog, profile_cache, percentiles)
     if engine.dialect.name == "postgresql":
         running.listener = ChangeListener(engine.url, _cache_invalidation(catalog, profile_cache))
         running.listener.start()
@@ -140,11 +144,17 @@ def _cache_invalidation(catalog: SegmentCatalog, profile_cache: ProfileCache) ->
         else:
             profile_cache.invalidate(user_id)
 
+    def segments_changed(version: int | None, notified_at: datetime) -> None:
+        if version is None:
+            catalog.invalidate()
+        else:  # this replica's own writes have already refreshed to their version
+            catalog.observe_version(version, notified_at)
+
     def reset() -> None:
         profile_cache.clear()
         catalog.invalidate()
 
-    return ChangeCallbacks(profile_changed, catalog.invalidate, reset)
+    return ChangeCallbacks(profile_changed, segments_changed, reset)
 
 
 async def _set_health(servicer: health.aio.HealthServicer, store_answers: bool) -> None:

@@ -38,7 +38,7 @@ async def replicas(pg_url: str) -> AsyncIterator[tuple[RunningServer, RunningSer
         migrate=False,
         host="127.0.0.1",
         profile_cache_ttl_seconds=LONG_TTL,
-        segment_cache_ttl_seconds=LONG_TTL,
+        catalogue_check_seconds=LONG_TTL,
     )
     first, second = await start_server(settings), await start_server(settings)
     try:

@@ -159,10 +159,10 @@ async def test_get_with_event_counts__windows__sums_per_window(profiles: Profile
         ("never", 5),
     ]
     # When
-    profile, counts = await profiles.get_with_event_counts("u1", windows, NOW)
+    snapshot = await profiles.get_with_event_counts("u1", windows, NOW)
     # Then
-    assert profile == await profiles.get("u1")
-    assert counts == {
+    assert snapshot.profile == await profiles.get("u1")
+    assert snapshot.event_counts == {
         ("login", 0): 31,
         ("login", 1): 3,
         ("login", 6): 7,
@@ -192,8 +192,8 @@ async def test_get_with_event_counts__one_statement(profiles: ProfileRepository,
 
 async def test_get_with_event_counts__no_windows__profile_only(profiles: ProfileRepository) -> None:
     await profiles.upsert("u1", {"a": 1})
-    profile, counts = await profiles.get_with_event_counts("u1", [], NOW)
-    assert (profile.traits, counts) == ({"a": 1}, {})
+    snapshot = await profiles.get_with_event_counts("u1", [], NOW)
+    assert (snapshot.profile.traits, snapshot.event_counts) == ({"a": 1}, {})
 
 
 async def test_get_with_event_counts__unknown_user__user_not_found(profiles: ProfileRepository) -> None:

@@ -188,10 +188,10 @@ async def test_delete__erases_profile_and_events(profiles: ProfileRepository) ->
     with pytest.raises(UserNotFound):
         await profiles.get("u1")
     await profiles.upsert("u1", {})  # a new profile with the same id starts without events
-    _, counts = await profiles.get_with_event_counts("u1", [("login", 0)], now)
-    assert counts == {("login", 0): 0}
-    _, counts = await profiles.get_with_event_counts("u2", [("login", 0)], now)
-    assert counts == {("login", 0): 1}
+    snapshot = await profiles.get_with_event_counts("u1", [("login", 0)], now)
+    assert snapshot.event_counts == {("login", 0): 0}
+    snapshot = await profiles.get_with_event_counts("u2", [("login", 0)], now)
+    assert snapshot.event_counts == {("login", 0): 1}
 
 
 async def test_delete__unknown_user__user_not_found(profiles: ProfileRepository) -> None:

@@ -268,13 +268,13 @@ class BatchEvaluateUsersResponse(_message.Message):
 
     @_builtins.property
     def evaluated_at(self) -> _timestamp_pb2.Timestamp:
-        """The "now" the evaluation of this user used."""
+        """The "now" the evaluation of this user used. The three times are unset
+        when `found` is false.
+        """
 
     @_builtins.property
     def profile_read_at(self) -> _timestamp_pb2.Timestamp:
-        """When this user's profile and event counts were read from the store.
-        Unset when `found` is false.
-        """
+        """When this user's profile and event counts were read from the store."""
 
     @_builtins.property
     def segments_read_at(self) -> _timestamp_pb2.Timestamp:

@@ -169,9 +169,13 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
     ) -> evaluation_pb2.EvaluateUserResponse:
         """Return the segments a stored user is in."""
         async with abort_on_domain_error(context):
-            verdict = await self._evaluator.evaluate_user(request.user_id, request.segment_names)
+            verdict = await self._evaluator.evaluate_user(
+                request.user_id, request.segment_names, strong=mappers.is_strong(request.consistency)
+            )
             return evaluation_pb2.EvaluateUserResponse(
-                segments=verdict.segments, evaluated_at=mappers.timestamp(verdict.evaluated_at)
+                segments=verdict.segments,
+                evaluated_at=mappers.timestamp(verdict.evaluated_at),
+                **mappers.freshness_fields(verdict.freshness),
             )
 
     async def EvaluateProfile(
@@ -192,11 +196,19 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         async with abort_on_domain_error(context):
             if len(request.user_ids) > self._limits.max_batch_size:
                 raise InvalidArgument("user_ids", f"at most {self._limits.max_batch_size} users per call")
-            async for user_id, verdict in self._evaluator.evaluate_users(
-                request.user_ids, request.segment_names
-            ):
+            verdicts = self._evaluator.evaluate_users(
+                request.user_ids, request.segment_names, strong=mappers.is_strong(request.consistency)
+            )
+            async for user_id, verdict in verdicts:
+                if verdict is None:
+                    yield evaluation_pb2.BatchEvaluateUsersResponse(user_id=user_id, found=False)
+                    continue
                 yield evaluation_pb2.BatchEvaluateUsersResponse(
-                    user_id=user_id, found=verdict is not None, segments=verdict.segments if verdict else []
+                    user_id=user_id,
+                    found=True,
+                    segments=verdict.segments,
+                    evaluated_at=mappers.timestamp(verdict.evaluated_at),
+                    **mappers.freshness_fields(verdict.freshness),
                 )
 
     async def ExplainEvaluation(
@@ -204,13 +216,16 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
     ) -> evaluation_pb2.ExplainEvaluationResponse:
         """Explain one segment's verdict for one user, node by node."""
         async with abort_on_domain_error(context):
-            explained = await self._evaluator.explain_user(request.user_id, request.segment_name)
+            explained = await self._evaluator.explain_user(
+                request.user_id, request.segment_name, strong=mappers.is_strong(request.consistency)
+            )
             return evaluation_pb2.ExplainEvaluationResponse(
                 segment_name=explained.segment.name,
                 segment_version=explained.segment.version,
                 matched=explained.explanation.matched,
                 explanation=mappers.explanation_to_proto(explained.explanation),
                 evaluated_at=mappers.timestamp(explained.evaluated_at),
+                **mappers.freshness_fields(explained.freshness),
             )
 
     async def ListSegmentMembers(

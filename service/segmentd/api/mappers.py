@@ -17,9 +17,10 @@ from segmentd.engine.codec import rule_from_json, rule_to_json
 from segmentd.engine.explain import Explanation
 from segmentd.engine.rules import Group, JsonValue, Rule
 from segmentd.errors import InvalidArgument
+from segmentd.evaluation import Freshness
 from segmentd.importer import ImportBatch, ImportReport, IncomingProfile
 from segmentd.store.records import Event, Profile, Segment
-from segmentd_client.v1 import profiles_pb2, rules_pb2, segments_pb2
+from segmentd_client.v1 import evaluation_pb2, profiles_pb2, rules_pb2, segments_pb2
 
 
 def rule_from_proto(message: rules_pb2.Rule, field: str) -> Rule:
@@ -49,6 +50,27 @@ def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     message = timestamp_pb2.Timestamp()
     message.FromDatetime(moment)
     return message
+
+
+def is_strong(consistency: int) -> bool:
+    """Tell whether a request's ``consistency`` asks to skip every cache.
+
+    Raises:
+        InvalidArgument: ``consistency`` is not a value of the enum.
+    """
+    if consistency not in evaluation_pb2.Consistency.values():
+        raise InvalidArgument("consistency", f"unknown value {consistency}; use CACHED or STRONG")
+    return consistency == evaluation_pb2.STRONG
+
+
+def freshness_fields(freshness: Freshness | None) -> dict[str, timestamp_pb2.Timestamp]:
+    """Return the ``profile_read_at`` and ``segments_read_at`` fields of a verdict's response."""
+    if freshness is None:
+        return {}
+    return {
+        "profile_read_at": timestamp(freshness.profile_read_at),
+        "segments_read_at": timestamp(freshness.segments_read_at),
+    }
 
 
 def segment_to_proto(segment: Segment) -> segments_pb2.Segment:

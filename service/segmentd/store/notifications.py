@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -40,12 +41,13 @@ class ChangeCallbacks:
 
     Attributes:
         profile_changed: called with a user id, or ``None`` when any profile may have changed.
-        segments_changed: called when any segment changed.
+        segments_changed: called when any segment changed, with the catalogue version the
+            change made (``None`` if the payload carries none) and when it was received.
         reset: called after (re)connecting: changes made while not listening are unknown.
     """
 
     profile_changed: Callable[[str | None], None]
-    segments_changed: Callable[[], None]
+    segments_changed: Callable[[int | None, datetime], None]
     reset: Callable[[], None]
 
 
@@ -117,5 +119,7 @@ class ChangeListener:
     def _on_profiles(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         self._callbacks.profile_changed(None if payload == EVERY_PROFILE else payload)
 
-    def _on_segments(self, _connection: Any, _pid: int, _channel: str, _payload: str) -> None:
-        self._callbacks.segments_changed()
+    def _on_segments(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        # The trigger sends the new catalogue version; anything else means "something changed".
+        version = int(payload) if payload.isdecimal() else None
+        self._callbacks.segments_changed(version, datetime.now(UTC))

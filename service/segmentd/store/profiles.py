@@ -41,9 +41,9 @@ from segmentd.store.database import (
     store_operation,
     write_session,
 )
-from segmentd.store.models import EventCountRow, ProfileRow
+from segmentd.store.models import EventCountRow, ProfileRow, SegmentCatalogueRow
 from segmentd.store.queries import event_count_columns, trait_number, upsert_event_counts
-from segmentd.store.records import Event, Profile
+from segmentd.store.records import Event, Profile, UserSnapshot
 
 #: Rows per INSERT/IN list: far below the bound-parameter limits of asyncpg and SQLite.
 _CHUNK: Final = 500
@@ -104,8 +104,10 @@ class ProfileRepository:
     @store_operation
     async def get_with_event_counts(
         self, user_id: str, windows: Collection[tuple[str, int]], now: datetime
-    ) -> tuple[Profile, dict[tuple[str, int], int]]:
-        """Return a profile and its event counts per ``(event name, within_days)``, in one query.
+    ) -> UserSnapshot:
+        """Return a profile, its event counts and the catalogue version, in one statement.
+
+        The counts are per ``(event name, within_days)`` of ``windows``.
 
         A window of ``n`` days counts the days on or after the UTC date of ``now - n days``;
         0 counts every day.
@@ -115,19 +117,26 @@ class ProfileRepository:
             StoreUnavailable: the database cannot be reached.
         """
         keys = list(dict.fromkeys(windows))
+        catalogue_version = (
+            select(SegmentCatalogueRow.version).where(SegmentCatalogueRow.id == 1).scalar_subquery()
+        )
         query = select(
             ProfileRow.user_id,
             ProfileRow.traits,
             ProfileRow.create_time,
             ProfileRow.update_time,
+            catalogue_version,
             *event_count_columns(user_id, keys, now),
         ).where(ProfileRow.user_id == user_id)
         async with read_session(self._sessions) as session:
             row = (await session.execute(query)).one_or_none()
         if row is None:
             raise UserNotFound(f"no profile for user_id {user_id!r}")
-        profile = _profile(row[0], row[1], row[2], row[3])
-        return profile, {key: int(count) for key, count in zip(keys, row[4:], strict=True)}
+        return UserSnapshot(
+            profile=_profile(row[0], row[1], row[2], row[3]),
+            event_counts={key: int(count) for key, count in zip(keys, row[5:], strict=True)},
+            catalogue_version=int(row[4] or 0),
+        )
 
     @store_operation
     async def delete(self, user_id: str) -> None:

@@ -54,6 +54,22 @@ class SegmentPage:
 
 
 @dataclass(frozen=True, slots=True)
+class UserSnapshot:
+    """What evaluating a stored user needs, read in one statement.
+
+    Attributes:
+        profile: the stored profile.
+        event_counts: ``(event name, within_days) -> count`` for the windows asked for.
+        catalogue_version: the segment catalogue's version at the same read, so a caller
+            can tell whether its compiled segments are current without another round trip.
+    """
+
+    profile: Profile
+    event_counts: dict[tuple[str, int], int]
+    catalogue_version: int
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     """A user and their traits (a JSON object).
 

@@ -9,7 +9,8 @@ exactly one succeeds and the other gets ``EtagMismatch``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, insert, select, update
@@ -22,7 +23,7 @@ from segmentd.engine.rules import Rule
 from segmentd.engine.validation import is_valid_segment_name
 from segmentd.errors import InvalidArgument, SegmentAlreadyExists, SegmentInUse, SegmentNotFound
 from segmentd.store.checks import check_labels
-from segmentd.store.database import read_session, rowcount, store_operation, write_session
+from segmentd.store.database import read_session, rowcount, snapshot_session, store_operation, write_session
 from segmentd.store.models import SegmentCatalogueRow, SegmentReferenceRow, SegmentRow, SegmentVersionRow
 from segmentd.store.paging import decode_page_token, effective_page_size, encode_page_token
 from segmentd.store.records import Segment, SegmentPage
@@ -38,6 +39,33 @@ from segmentd.store.segment_rows import (
     to_segment,
     write_version,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueChanges:
+    """The segment catalogue as of one snapshot, relative to the segments a caller holds.
+
+    Attributes:
+        version: the catalogue version of the snapshot (see ``catalogue_version``).
+        changed: the segments that are new or changed, by name.
+        removed: the names held by the caller that no longer exist.
+    """
+
+    version: int
+    changed: Mapping[str, Segment]
+    removed: frozenset[str]
+
+
+async def _rows_named(session: AsyncSession, names: Collection[str]) -> list[SegmentRow]:
+    if not names:
+        return []
+    names = list(names)
+    rows: list[SegmentRow] = []
+    # Chunked: an IN list stays far below every driver's bound-parameter limit.
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        rows.extend((await session.scalars(select(SegmentRow).where(SegmentRow.name.in_(chunk)))).all())
+    return rows
 
 
 class SegmentRepository:
@@ -206,19 +234,41 @@ class SegmentRepository:
             if rowcount(deleted) != 1:
                 raise etag_mismatch(name)
 
-    @store_operation
     async def current_rules(self) -> dict[str, Segment]:
-        """Return the current version of every segment, by name (what the evaluator compiles).
-
-        Read ``catalogue_version()`` before this: if the catalogue changes in between, the
-        next version check notices it, so a cache is never left behind for good.
+        """Return the current version of every segment, by name.
 
         Raises:
             StoreUnavailable: the database cannot be reached.
         """
-        async with read_session(self._sessions) as session:
-            rows = (await session.scalars(select(SegmentRow))).all()
-        return {row.name: to_segment(row_values(row)) for row in rows}
+        return dict((await self.catalogue_changes({})).changed)
+
+    @store_operation
+    async def catalogue_changes(self, known_etags: Mapping[str, str]) -> CatalogueChanges:
+        """Return the catalogue version and what changed since the segments of ``known_etags``.
+
+        One snapshot: the version, every current ``(name, etag)``, and in full only the
+        segments that are new or whose etag differs from the known one.
+
+        Args:
+            known_etags: the etag of each segment the caller holds, by name.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached.
+        """
+        async with snapshot_session(self._sessions) as session:
+            version = await session.scalar(
+                select(SegmentCatalogueRow.version).where(SegmentCatalogueRow.id == 1)
+            )
+            etags = {
+                name: etag for name, etag in await session.execute(select(SegmentRow.name, SegmentRow.etag))
+            }
+            wanted = [name for name, etag in etags.items() if known_etags.get(name) != etag]
+            rows = await _rows_named(session, wanted)
+        return CatalogueChanges(
+            version=int(version or 0),
+            changed={row.name: to_segment(row_values(row)) for row in rows},
+            removed=frozenset(known_etags.keys() - etags.keys()),
+        )
 
     @store_operation
     async def catalogue_version(self) -> int:
