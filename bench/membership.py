@@ -28,20 +28,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
 import platform
 import random
 import re
-import shlex
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -52,7 +48,7 @@ from typing import Any, Final
 import asyncpg
 import grpc
 from google.protobuf import json_format
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from harness import RssSampler, Server, cpu_seconds, rss_kib, start_server
 from sqlalchemy.engine import URL, make_url
 
 from segmentd_client.v1 import (
@@ -70,8 +66,6 @@ RESULTS_DIR: Final = Path(__file__).resolve().parent / "results"
 DEFAULT_DATABASE_URL: Final = "postgresql://postgres@127.0.0.1:5432/segmentd_bench"
 # Databases this script never drops, whatever --database-url says.
 PROTECTED_DATABASES: Final = ("postgres", "test", "template0", "template1", "root")
-RSS_SAMPLE_SECONDS: Final = 0.1
-CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 
 # ---------------------------------------------------------------------------------------------
 # The segments, as the service sees them (rule JSON) and as a DBA would write them (WHERE).
@@ -243,47 +237,6 @@ class ProcessCpu:
     async def seconds(self) -> float:
         now = {pid: cpu_seconds(pid) for pid in await self.pids()}
         return sum(max(0.0, value - self.start.get(pid, 0.0)) for pid, value in now.items())
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-class RssSampler:
-    """Samples a process's RSS every 100 ms on a thread while the block runs."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while True:
-            self.samples.append(rss_kib(self.pid))
-            if self._stop.wait(RSS_SAMPLE_SECONDS):
-                self.samples.append(rss_kib(self.pid))
-                return
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @dataclass
@@ -549,71 +502,6 @@ async def drop_database(url: URL) -> None:
         await connection.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
     finally:
         await connection.close()
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
-def server_command(database_url: str, program: str) -> list[str]:
-    """``segmentd serve`` from this environment (its own process, so its PID is the server's)."""
-    script = Path(sys.executable).with_name("segmentd")
-    if program:
-        command = shlex.split(program)
-    else:
-        command = [str(script)] if script.exists() else [sys.executable, "-m", "segmentd.cli"]
-    return [*command, "serve", "--host", "127.0.0.1", "--port", "0", "--database-url", database_url]
-
-
-async def start_server(database_url: str, log_dir: Path, program: str) -> Server:
-    log_path = log_dir / "segmentd-serve.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        server_command(database_url, program),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    log.close()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(
-                f"segmentd serve exited ({process.returncode}); see {log_path}:\n{log_path.read_text()}"
-            )
-        for line in log_path.read_text(errors="replace").splitlines():
-            if line.startswith("segmentd serving on port "):
-                server = Server(process, int(line.rsplit(" ", 1)[1]), log_path)
-                await wait_serving(server, deadline)
-                return server
-        await asyncio.sleep(0.1)
-    process.terminate()
-    raise SystemExit(f"segmentd serve did not start in 120 s; see {log_path}")
-
-
-async def wait_serving(server: Server, deadline: float) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            with contextlib.suppress(grpc.RpcError):
-                answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-                if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            await asyncio.sleep(0.2)
-    raise SystemExit("segmentd serve never reported SERVING")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -95,9 +95,11 @@ async def test_within_last_days__ages_out_of_a_cached_profile(
     await _define(sessions, "recent", Condition("last_login", "WITHIN_LAST_DAYS", 1))
     await profiles.upsert("u1", {"last_login": clock.now.isoformat()})
     assert (await evaluator.evaluate_user("u1")).segments == ["recent"]
-    # When: a day and a microsecond pass, with nothing written
-    clock.now += timedelta(days=1, microseconds=1)
+    # When: exactly a day passes (still recent: the kept verdict holds), then a microsecond more
+    clock.now += timedelta(days=1)
+    assert (await evaluator.evaluate_user("u1")).segments == ["recent"]
+    clock.now += timedelta(microseconds=1)
     # Then: the same cached profile is no longer recent
     verdict = await evaluator.evaluate_user("u1")
     assert verdict.segments == []
-    assert verdict.freshness is not None and verdict.freshness.profile_read_at < clock.now - timedelta(days=1)
+    assert verdict.freshness is not None and verdict.freshness.profile_read_at <= clock.now - timedelta(days=1)

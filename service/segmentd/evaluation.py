@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from segmentd.engine.context import EvaluationContext
+from segmentd.engine.expiry import verdict_valid_until
 from segmentd.engine.explain import Explanation, explain
 from segmentd.engine.rules import JsonValue
+from segmentd.engine.times import datetime_to_us
 from segmentd.errors import UserNotFound
 from segmentd.population import PercentileThresholds
-from segmentd.profiles import CachedUser, ProfileCache
+from segmentd.profiles import CachedUser, CachedVerdict, ProfileCache
 from segmentd.segments import Catalogue, SegmentCatalog
 from segmentd.store.checks import check_user_id
 from segmentd.store.profiles import ProfileRepository
@@ -137,8 +139,34 @@ class Evaluator:
 
     async def _evaluate_checked_user(self, user_id: str, names: Collection[str], strong: bool) -> Verdict:
         now = self._clock()
-        catalogue, context, freshness = await self._user_context(user_id, names, now, strong)
-        return Verdict(catalogue.compiled.evaluate(context, names or None), now, freshness)
+        if names or strong:
+            catalogue, context, freshness = await self._user_context(user_id, names, now, strong)
+            return Verdict(catalogue.compiled.evaluate(context, names or None), now, freshness)
+        return await self._evaluate_every_segment(user_id, now)
+
+    async def _evaluate_every_segment(self, user_id: str, now: datetime) -> Verdict:
+        """The hot path: a cached profile's verdict is reused while nothing can have changed it.
+
+        Nothing can while the profile entry stands (a write replaces it), the catalogue is the
+        same object, no percentile threshold is involved, and the clock has not passed the
+        first instant at which a time-relative condition flips.
+        """
+        catalogue = await self._catalog.catalogue()
+        user = await self._cached_user(user_id, catalogue.events, now)
+        freshness = Freshness(user.read_at, self._catalog.confirmed_at)
+        now_us = datetime_to_us(now)
+        kept = user.verdict
+        if kept is not None and kept.holds(catalogue, now_us):
+            return Verdict(kept.segments, now, freshness)
+        thresholds = await self._percentiles.thresholds(catalogue.percentiles)
+        traits = user.profile.traits
+        segments = catalogue.compiled.evaluate(
+            EvaluationContext(traits, user_id, now, user.event_counts, thresholds)
+        )
+        if not catalogue.percentiles:
+            valid_until = verdict_valid_until(catalogue.relative_times, traits, now_us)
+            user.verdict = CachedVerdict(catalogue, now_us, valid_until, segments)
+        return Verdict(segments, now, freshness)
 
     async def _user_context(
         self, user_id: str, names: Collection[str], now: datetime, strong: bool

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from segmentd.cache import GenerationalCache
@@ -13,6 +13,27 @@ from segmentd.store.records import Event, Profile
 
 
 @dataclass(frozen=True, slots=True)
+class CachedVerdict:
+    """The segments a cached profile is in, and for which catalogue and time span that holds.
+
+    Attributes:
+        catalogue: the catalogue it was computed with (compared by identity).
+        computed_at_us: the ``now`` it was computed at, in µs since the epoch.
+        valid_until_us: the last instant it still holds (``segmentd.engine.expiry``).
+        segments: the names of the segments, sorted.
+    """
+
+    catalogue: object
+    computed_at_us: int
+    valid_until_us: int
+    segments: list[str]
+
+    def holds(self, catalogue: object, now_us: int) -> bool:
+        """Tell whether this verdict is the one ``catalogue`` would give at ``now_us``."""
+        return catalogue is self.catalogue and self.computed_at_us <= now_us <= self.valid_until_us
+
+
+@dataclass(slots=True)
 class CachedUser:
     """A profile as read from the store, with the event counts prefetched with it.
 
@@ -23,6 +44,7 @@ class CachedUser:
         day: the UTC day the windows were counted on; windows move at midnight.
         read_at: when the read began: every write committed before it is in this value.
         catalogue_version: the segment catalogue's version at the same read.
+        verdict: the last verdict of every segment for this profile, if one was kept.
     """
 
     profile: Profile
@@ -31,6 +53,7 @@ class CachedUser:
     day: date
     read_at: datetime
     catalogue_version: int
+    verdict: CachedVerdict | None = field(default=None, compare=False)
 
 
 ProfileCache = GenerationalCache[str, CachedUser]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from segmentd.engine.compiler import CompiledSegments
+from segmentd.engine.expiry import RelativeTime, relative_times
 from segmentd.engine.rules import Rule
 from segmentd.errors import SegmentNotFound, StoreUnavailable
 from segmentd.store.records import Segment, SegmentPage
@@ -45,6 +46,8 @@ class Catalogue:
         version: the store's catalogue version this was built from.
         events: the event windows of all segments (what a call testing every segment reads).
         percentiles: the percentile thresholds of all segments, likewise.
+        relative_times: the time-relative conditions of all segments, which bound how long
+            a verdict of every segment holds (``segmentd.engine.expiry``).
     """
 
     segments: Mapping[str, Segment]
@@ -52,11 +55,13 @@ class Catalogue:
     version: int
     events: frozenset[tuple[str, int]] = field(init=False)
     percentiles: frozenset[tuple[str, float]] = field(init=False)
+    relative_times: frozenset[RelativeTime] = field(init=False)
 
     def __post_init__(self) -> None:
         """Derive the inputs of a call that tests every segment, once per catalogue."""
         object.__setattr__(self, "events", self.compiled.required_events())
         object.__setattr__(self, "percentiles", self.compiled.required_percentiles())
+        object.__setattr__(self, "relative_times", relative_times(s.rule for s in self.segments.values()))
 
     def required_events(self, names: Collection[str]) -> frozenset[tuple[str, int]]:
         """The event windows the segments ``names`` (empty: all) read, references included."""
