@@ -102,4 +102,6 @@ async def test_within_last_days__ages_out_of_a_cached_profile(
     # Then: the same cached profile is no longer recent
     verdict = await evaluator.evaluate_user("u1")
     assert verdict.segments == []
-    assert verdict.freshness is not None and verdict.freshness.profile_read_at <= clock.now - timedelta(days=1)
+    assert verdict.freshness is not None and verdict.freshness.profile_read_at <= clock.now - timedelta(
+        days=1
+    )

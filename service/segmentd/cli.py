@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from segmentd.config import add_arguments, load_settings
+from segmentd.config import Settings, add_arguments, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,15 +43,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"segmentd: {exc}", file=sys.stderr)
         return 2
     if arguments.command == "serve":
-        from segmentd.server import serve
-
-        asyncio.run(serve(settings))
-        return 0
+        return _serve(settings)
     from segmentd.store.migrate import migrate
 
     asyncio.run(migrate(settings.database_url))
     print(f"migrated {settings.database_url}")
     return 0
+
+
+def _serve(settings: Settings) -> int:
+    if settings.workers <= 1:
+        from segmentd.server import serve
+
+        asyncio.run(serve(settings))
+        return 0
+    from segmentd.workers import WorkersNeedPostgreSQL, serve_workers
+
+    try:
+        return asyncio.run(serve_workers(settings))
+    except WorkersNeedPostgreSQL as exc:
+        print(f"segmentd: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -174,14 +175,22 @@ async def _watch_store(engine: AsyncEngine, servicer: health.aio.HealthServicer)
         await _set_health(servicer, await ping(engine))
 
 
-async def serve(settings: Settings) -> None:
-    """Run the server until SIGTERM or SIGINT, then drain in-flight calls and exit."""
+async def serve(settings: Settings, on_ready: Callable[[int], object] | None = None) -> None:
+    """Run the server until SIGTERM or SIGINT, then drain in-flight calls and exit.
+
+    Args:
+        settings: what to serve, and how.
+        on_ready: called with the port once serving; by default the port is printed.
+    """
     running = await start_server(settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    print(f"segmentd serving on port {running.port}", flush=True)
+    if on_ready is None:
+        print(f"segmentd serving on port {running.port}", flush=True)
+    else:
+        on_ready(running.port)
     await stopping.wait()
     log.info("shutting down; draining in-flight calls for up to %ss", settings.shutdown_grace_seconds)
     with contextlib.suppress(grpc.RpcError):

@@ -15,8 +15,11 @@ connections get a pool, ``pool_pre_ping`` and a server-side ``statement_timeout`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import json
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
@@ -25,7 +28,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, Connection, CursorResult, Result, make_url
+from sqlalchemy.engine import URL, Connection, CursorResult, Engine, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -195,9 +198,31 @@ async def write_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIter
     On SQLite the transaction holds the database's write lock from its start, so what it
     reads cannot change before it writes. PostgreSQL callers take the locks they need.
     """
-    async with sessions() as session, session.begin():
-        await session.connection(execution_options={WRITE_LOCK_OPTION: True})
-        yield session
+    bind = sessions.kw.get("bind")
+    async with one_writer(bind) if isinstance(bind, AsyncEngine) else contextlib.nullcontext():
+        async with sessions() as session, session.begin():
+            await session.connection(execution_options={WRITE_LOCK_OPTION: True})
+            yield session
+
+
+# One asyncio lock per SQLite engine, created on first use; PostgreSQL needs none.
+_WRITERS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def one_writer(engine: AsyncEngine) -> AsyncIterator[None]:
+    """On SQLite, let this process's writers take the database write lock one at a time.
+
+    SQLite admits one writer; the others wait in its busy handler, which sleeps and polls
+    (adding up to tens of milliseconds each) and gives up after the busy timeout. Queueing
+    them here instead hands the lock over as soon as it is free. PostgreSQL: no-op.
+    """
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    lock = _WRITERS.setdefault(engine.sync_engine, asyncio.Lock())
+    async with lock:
+        yield
 
 
 @asynccontextmanager

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from segmentd.errors import InvalidArgument
 from segmentd.store.checks import check_traits_size
-from segmentd.store.database import WRITE_LOCK_OPTION, store_operation
+from segmentd.store.database import WRITE_LOCK_OPTION, one_writer, store_operation
 from segmentd.store.import_sql import (
     POSTGRESQL_DDL,
     SQLITE_DDL,
@@ -153,7 +153,7 @@ async def _import_sqlite(
                 await connection.execute(insert_row, rows)
         await connection.run_sync(register_merge_function)
         await connection.execution_options(**{WRITE_LOCK_OPTION: True})
-        async with connection.begin():
+        async with one_writer(connection.engine), connection.begin():
             return await _upsert(connection, sqlite_upsert(replace), skip)
     finally:
         await connection.execution_options(**{WRITE_LOCK_OPTION: False})

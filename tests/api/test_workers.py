@@ -1,0 +1,109 @@
+"""``segmentd serve --workers N``: processes on one port, coherent through PostgreSQL, drained on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import grpc
+import pytest
+
+from segmentd.store.notifications import LISTENER_APPLICATION_NAME
+from segmentd_client.v1 import evaluation_pb2, evaluation_pb2_grpc, profiles_pb2_grpc, segments_pb2_grpc
+from tests.api.conftest import create_segment, upsert
+from tests.conftest import _truncate
+
+FREE = {"name": "free", "rule": {"condition": {"attribute": "plan", "operator": "EQUALS", "value": "free"}}}
+
+
+def _serve_command(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "segmentd.cli", "serve", "--host", "127.0.0.1", "--port", "0", *arguments]
+
+
+async def _port_of(process: asyncio.subprocess.Process) -> int:
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        if " serving on port " in line:
+            return int(line.split(" serving on port ")[1].split()[0])
+        assert line, "the server exited before serving"
+    raise AssertionError("no port announced")
+
+
+@pytest.fixture
+async def workers(
+    postgres_database_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    await _truncate(postgres_database_url)
+    process = await asyncio.create_subprocess_exec(
+        *_serve_command("--workers", "2", "--database-url", postgres_database_url, "--no-migrate"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        yield process, await _port_of(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _listeners(url: str) -> int:
+    connection = await asyncpg.connect(url)
+    try:
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = $1 AND datname = current_database()",
+                LISTENER_APPLICATION_NAME,
+            )
+        )
+    finally:
+        await connection.close()
+
+
+@pytest.mark.postgres
+async def test_workers__share_the_port__coherent__drained_on_sigterm(workers, postgres_database_url):
+    process, port = workers
+    # Given: both workers up, each listening for changes
+    deadline = time.monotonic() + 30
+    while await _listeners(postgres_database_url) < 2:
+        assert time.monotonic() < deadline, "both workers should listen for notifications"
+        await asyncio.sleep(0.1)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        await create_segment(segments_pb2_grpc.SegmentServiceStub(channel), FREE)
+        await upsert(profiles_pb2_grpc.ProfileServiceStub(channel), "u1", {"plan": "free"})
+    # When / Then: every new connection, whichever worker the kernel gives it, sees the write
+    for _ in range(10):
+        async with grpc.aio.insecure_channel(
+            f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
+        ) as channel:
+            stub = evaluation_pb2_grpc.EvaluationServiceStub(channel)
+            for _ in range(50):
+                answer = await stub.EvaluateUser(evaluation_pb2.EvaluateUserRequest(user_id="u1"))
+                if list(answer.segments) == ["free"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert list(answer.segments) == ["free"]
+    # And SIGTERM stops the supervisor and its workers cleanly
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), 30) == 0
+    assert await _listeners(postgres_database_url) == 0
+
+
+async def test_workers__on_sqlite__refused_with_a_usage_error(tmp_path: Path):
+    process = await asyncio.create_subprocess_exec(
+        *_serve_command("--workers", "2", "--database-url", f"sqlite:///{tmp_path / 'db.sqlite'}"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert b"PostgreSQL" in stderr
