@@ -197,7 +197,7 @@ async def measure(
         calls = await driver.run(arguments.seconds, arguments.concurrency)
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(server.process.pid) - cpu
-    quantiles = statistics.quantiles(driver.latencies, n=100)
+    quantiles = statistics.quantiles(driver.latencies, n=100, method="inclusive")
     return Round(
         target, calls, elapsed, quantiles[49] * 1e3, quantiles[98] * 1e3, driver.hits, driver.evaluations, cpu
     )

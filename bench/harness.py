@@ -126,7 +126,7 @@ async def start_process(command: Sequence[str], log_dir: Path, name: str) -> Ser
             raise SystemExit(f"{name} exited ({process.returncode}); see {log_path}:\n{log_path.read_text()}")
         for line in log_path.read_text(errors="replace").splitlines():
             if " serving on port " in line:
-                server = Server(process, int(line.rsplit(" ", 1)[1]), log_path)
+                server = Server(process, int(line.split(" serving on port ")[1].split()[0]), log_path)
                 await wait_serving(server, deadline)
                 return server
         await asyncio.sleep(0.1)
