@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf import json_format
@@ -35,8 +36,8 @@ from segmentd_client.v1 import (
 )
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/segmentd_bench_staleness"
-FREE = {"plan": "free", "seats_used_pct": 95, "mrr": 10}
-PRO = {"plan": "pro", "seats_used_pct": 5, "mrr": 900}
+FREE: dict[str, Any] = {"plan": "free", "seats_used_pct": 95, "mrr": 10}
+PRO: dict[str, Any] = {"plan": "pro", "seats_used_pct": 5, "mrr": 900}
 FREE_PLAN = {
     "name": "free-plan",
     "rule": {"condition": {"attribute": "plan", "operator": "EQUALS", "value": "free"}},
