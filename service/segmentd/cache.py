@@ -23,6 +23,16 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
+class _EvictionCountingCache(TTLCache[K, V]):
+    """A ``TTLCache`` counting LRU evictions (cachetools evicts through ``popitem`` only)."""
+
+    evictions = 0
+
+    def popitem(self) -> tuple[K, V]:
+        self.evictions += 1
+        return super().popitem()
+
+
 class GenerationalCache(Generic[K, V]):
     """An LRU+TTL cache whose fills are refused after a concurrent invalidation.
 
@@ -33,8 +43,10 @@ class GenerationalCache(Generic[K, V]):
     """
 
     def __init__(self, maxsize: int, ttl: float, timer: Callable[[], float] = time.monotonic) -> None:
-        self._entries: TTLCache[K, V] = TTLCache(maxsize=maxsize, ttl=ttl, timer=timer)
+        self._entries: _EvictionCountingCache[K, V] = _EvictionCountingCache(maxsize, ttl, timer)
         self._generation = 0
+        self.hits = 0
+        self.misses = 0
 
     @property
     def generation(self) -> int:
@@ -46,12 +58,22 @@ class GenerationalCache(Generic[K, V]):
         """The most entries the cache holds."""
         return self._entries.maxsize
 
+    @property
+    def evictions(self) -> int:
+        """Entries evicted to make room since the cache was made (expiries are not counted)."""
+        return self._entries.evictions
+
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, key: K) -> V | None:
         """Return the cached value, or ``None`` on a miss or after expiry."""
-        return self._entries.get(key)
+        value = self._entries.get(key)
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return value
 
     def fill(self, key: K, value: V, generation: int) -> None:
         """Store ``value`` unless something was invalidated since ``generation`` was read."""

@@ -41,6 +41,9 @@ class Settings:
         max_list_values: most values in an ``IN``/``NOT_IN`` list.
         page_token_secret: key signing page tokens; set the same value on every replica.
         shutdown_grace_seconds: how long SIGTERM waits for in-flight calls.
+        metrics_port: port serving Prometheus metrics at ``/metrics`` on ``host`` (0: none).
+        log_format: ``json`` (one object per line), ``text``, or ``auto``: text when
+            stderr is a terminal, JSON otherwise.
     """
 
     host: str = "[::]"
@@ -61,6 +64,8 @@ class Settings:
     max_list_values: int = 1_000
     page_token_secret: str = field(default="segmentd-default-page-token-key", repr=False)
     shutdown_grace_seconds: float = 10.0
+    metrics_port: int = 0
+    log_format: str = "auto"
 
     @property
     def rule_limits(self) -> RuleLimits:
