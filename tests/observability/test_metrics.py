@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from segmentd.server import RunningServer
 from segmentd_client.v1 import (
@@ -16,6 +19,7 @@ from tests.api.conftest import create_segment, upsert
 from tests.observability.conftest import labels, scrape, start_metrics_server
 
 EVALUATION = "segmentd.v1.EvaluationService"
+HEALTH = "grpc.health.v1.Health"
 PAYING = {
     "name": "paying",
     "rule": {"condition": {"attribute": "plan", "operator": "EQUALS", "value": "pro"}},
@@ -120,3 +124,30 @@ async def test_metrics__off_by_default__no_endpoint(server: RunningServer):
     assert server.telemetry is not None
     assert server.telemetry.metrics is None
     assert server.telemetry.metrics_port is None
+
+
+async def _handled(running: RunningServer, code: str) -> float | None:
+    """The Health/Watch calls handled with ``code``, once the server has seen the end (≤ 5 s)."""
+    key = ("grpc_server_handled_total", _rpc("server_stream", "Watch", HEALTH, grpc_code=code))
+    for _ in range(50):
+        samples = await scrape(running)
+        if key in samples:
+            return samples[key]
+        await asyncio.sleep(0.1)
+    return None
+
+
+async def test_metrics__stream_cancelled_or_past_its_deadline__counted_as_such(metrics_server: RunningServer):
+    # Health/Watch streams until the client goes away: once cancelled, once by its deadline.
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{metrics_server.port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        watch = health.Watch(health_pb2.HealthCheckRequest())
+        assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+        watch.cancel()
+        assert await _handled(metrics_server, "CANCELLED") == 1
+
+        with pytest.raises(grpc.aio.AioRpcError) as expired:
+            async for _ in health.Watch(health_pb2.HealthCheckRequest(), timeout=0.5):
+                pass
+        assert expired.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert await _handled(metrics_server, "DEADLINE_EXCEEDED") == 1
