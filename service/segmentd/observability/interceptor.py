@@ -133,16 +133,14 @@ class TelemetryInterceptor(aio.ServerInterceptor):
         async def observed(request: Any, context: Context) -> AsyncIterator[Any]:
             with self._observing(rpc, context):
                 async for message in behavior(request, context):
-                    if self._metrics is not None:
-                        self._count_rows(message)
+                    self._count_rows(message)
                     yield message
 
         return observed
 
     def _count_rows(self, message: object) -> None:
-        assert self._metrics is not None
         rows = _member_rows(message)
-        if rows:
+        if rows and self._metrics is not None:
             self._metrics.member_rows_streamed.inc(rows)
 
     @contextmanager

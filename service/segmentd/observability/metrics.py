@@ -100,8 +100,16 @@ class MetricsEndpoint:
     """
 
     def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+        address = host.strip("[]")
         self._httpd: WSGIServer
-        self._httpd, _ = start_http_server(port, addr=host.strip("[]"), registry=registry)
+        try:
+            self._httpd, _ = start_http_server(port, addr=address, registry=registry)
+        except OSError:
+            # As gRPC does for [::]: on a machine without IPv6, every IPv4 address instead
+            # (a port already taken fails again, with its own error).
+            if address != "::":
+                raise
+            self._httpd, _ = start_http_server(port, addr="0.0.0.0", registry=registry)
 
     @property
     def port(self) -> int:
