@@ -13,7 +13,9 @@ themselves from their own ``OTEL_EXPORTER_*`` variables; the service name defaul
 
 The server spans come from ``GrpcAioInstrumentorServer``, which wraps ``grpc.aio.server`` so
 that servers created afterwards get its interceptor (first, so the span covers the
-metrics interceptor too); ``OTEL_PYTHON_GRPC_EXCLUDED_SERVICES`` leaves services out.
+metrics interceptor too); ``OTEL_PYTHON_GRPC_EXCLUDED_SERVICES`` leaves services out. The
+instrumentor is one per process, as the server is: a second server started in the same
+process while the first is traced shares the first one's tracer provider.
 """
 
 from __future__ import annotations
