@@ -34,6 +34,8 @@ class Telemetry:
         metrics: this server's metrics, or ``None`` when ``metrics_port`` is 0.
         endpoint: the ``/metrics`` HTTP listener, when metrics are on.
         tracing: the OpenTelemetry set-up, when the environment switched it on.
+        interceptors: for ``grpc.aio.server(interceptors=...)``: the telemetry interceptor
+            (always there: it writes the access log even with metrics off).
     """
 
     metrics: ServerMetrics | None = None
