@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from segmentd.config import Settings, add_arguments, load_settings
+from segmentd.observability.logs import configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,14 +35,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from segmentd.importer_cli import run_import
 
         return run_import(arguments)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Alembic logs every plugin it loads at INFO; only the migrations it runs are of interest.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
         settings = load_settings(arguments)
+        configure_logging(settings.log_format)  # text or JSON lines on stderr
     except ValueError as exc:
         print(f"segmentd: {exc}", file=sys.stderr)
         return 2
+    # Alembic logs every plugin it loads at INFO; only the migrations it runs are of interest.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if arguments.command == "serve":
         return _serve(settings)
     from segmentd.store.migrate import migrate

@@ -44,6 +44,9 @@ class Settings:
         page_token_secret: key signing page tokens; set the same value on every replica.
         shutdown_grace_seconds: how long SIGTERM waits for in-flight calls.
         workers: server processes sharing the port (``SO_REUSEPORT``); PostgreSQL only.
+        metrics_port: port serving Prometheus metrics at ``/metrics`` on ``host`` (0: none).
+        log_format: ``json`` (one object per line), ``text``, or ``auto``: text when
+            stderr is a terminal, JSON otherwise.
     """
 
     host: str = "[::]"
@@ -65,6 +68,8 @@ class Settings:
     page_token_secret: str = field(default="segmentd-default-page-token-key", repr=False)
     shutdown_grace_seconds: float = 10.0
     workers: int = 1
+    metrics_port: int = 0
+    log_format: str = "auto"
 
     @property
     def rule_limits(self) -> RuleLimits:

@@ -28,6 +28,7 @@ from segmentd.config import Settings
 from segmentd.evaluation import Evaluator, utc_now
 from segmentd.importer import ProfileImporter
 from segmentd.membership import Membership
+from segmentd.observability.telemetry import Telemetry
 from segmentd.population import PercentileThresholds
 from segmentd.profiles import ProfileCache, ProfileDirectory
 from segmentd.segments import SegmentCatalog
@@ -69,6 +70,7 @@ class RunningServer:
     profile_cache: ProfileCache
     percentiles: PercentileThresholds
     listener: ChangeListener | None = None
+    telemetry: Telemetry | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self, grace: float | None) -> None:
@@ -82,6 +84,8 @@ class RunningServer:
         await self.catalog.close()
         await self.percentiles.close()
         await self.engine.dispose()
+        if self.telemetry is not None:
+            await self.telemetry.close()
 
 
 async def start_server(settings: Settings) -> RunningServer:
@@ -105,16 +109,20 @@ async def start_server(settings: Settings) -> RunningServer:
         utc_now,
     )
     directory = ProfileDirectory(profiles, profile_cache)
-    importer = ProfileImporter(engine, profile_cache)
 
+    # Metrics, access log and tracing; started before aio.server(), which tracing instruments.
+    telemetry = await Telemetry.start(settings, engine, caches={"profiles": profile_cache})
     server = aio.server(
+        interceptors=telemetry.interceptors,
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
-        ]
+        ],
     )
     segments_pb2_grpc.add_SegmentServiceServicer_to_server(SegmentServicer(catalog), server)
-    profiles_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(directory, importer), server)
+    profiles_pb2_grpc.add_ProfileServiceServicer_to_server(
+        ProfileServicer(directory, ProfileImporter(engine, profile_cache)), server
+    )
     evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
         EvaluationServicer(evaluator, membership, EvaluationLimits(settings.max_batch_size)), server
     )
@@ -126,7 +134,9 @@ async def start_server(settings: Settings) -> RunningServer:
     )
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     await server.start()
-    running = RunningServer(server, port, engine, health_servicer, catalog, profile_cache, percentiles)
+    running = RunningServer(
+        server, port, engine, health_servicer, catalog, profile_cache, percentiles, telemetry=telemetry
+    )
     if engine.dialect.name == "postgresql":
         running.listener = ChangeListener(engine.url, _cache_invalidation(catalog, profile_cache))
         running.listener.start()

@@ -1,0 +1,204 @@
+"""The one server interceptor: per-RPC metrics and the access log line.
+
+For every call it counts the start, and at the end the status code and the duration,
+under the Prometheus gRPC names (``grpc_server_started_total``,
+``grpc_server_handled_total``, ``grpc_server_handling_seconds``), then logs one line on
+the ``segmentd.access`` logger: the RPC, its status code, its duration and the peer.
+Neither the request, the response nor any metadata (user traits are personal data;
+``authorization`` carries a credential) is ever logged.
+
+The status code is the one the servicer gave to ``context.abort`` or ``set_code``, OK if it
+returned normally, CANCELLED or DEADLINE_EXCEEDED if the call was cancelled, and UNKNOWN
+for an exception escaping the servicer (as gRPC reports it to the client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+from grpc import aio
+
+from segmentd.observability.metrics import ServerMetrics
+from segmentd_client.v1 import evaluation_pb2
+
+access_log = logging.getLogger("segmentd.access")
+
+Context = aio.ServicerContext[Any, Any]
+#: A servicer method: ``(request or request iterator, context)`` -> response, or an async generator.
+Behavior = Callable[..., Any]
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+
+#: The ``grpc_type`` label, as the Prometheus gRPC interceptors spell it.
+_TYPE_BY_STREAMING = {
+    (False, False): "unary",
+    (False, True): "server_stream",
+    (True, False): "client_stream",
+    (True, True): "bidi_stream",
+}
+_CODE_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
+#: Polled every few seconds by orchestrators and the container's HEALTHCHECK: their access
+#: lines are DEBUG, so the INFO log shows traffic (they are counted in the metrics all the same).
+_QUIET_SERVICES = frozenset({"grpc.health.v1.Health"})
+
+
+@dataclass(frozen=True, slots=True)
+class Rpc:
+    """One method as the metrics label it.
+
+    Attributes:
+        full_method: ``/package.Service/Method``, as gRPC names it.
+        service: ``package.Service``.
+        method: ``Method``.
+        kind: ``unary``, ``server_stream``, ``client_stream`` or ``bidi_stream``.
+    """
+
+    full_method: str
+    service: str
+    method: str
+    kind: str
+
+    @classmethod
+    def of(cls, full_method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> Rpc:
+        """Describe the method ``full_method`` served by ``handler``."""
+        service, _, method = full_method.lstrip("/").rpartition("/")
+        kind = _TYPE_BY_STREAMING[(handler.request_streaming, handler.response_streaming)]
+        return cls(full_method, service, method, kind)
+
+
+def _member_rows(message: object) -> int:
+    return len(message.user_ids) if isinstance(message, evaluation_pb2.ListSegmentMembersResponse) else 0
+
+
+class TelemetryInterceptor(aio.ServerInterceptor):
+    """Records metrics (when ``metrics`` is given) and logs one access line per RPC.
+
+    Args:
+        metrics: where to count; ``None`` when metrics are off (the log line stays).
+    """
+
+    def __init__(self, metrics: ServerMetrics | None) -> None:
+        self._metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[_Request, _Response] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[_Request, _Response] | None:
+        """Wrap the handler of the called method (an unknown method is left to gRPC)."""
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        rpc = Rpc.of(handler_call_details.method, handler)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary_response(rpc, handler.unary_unary), *_codecs(handler)
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary_response(rpc, handler.stream_unary), *_codecs(handler)
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream_response(rpc, handler.unary_stream), *_codecs(handler)
+            )
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                self._stream_response(rpc, handler.stream_stream), *_codecs(handler)
+            )
+        return handler
+
+    def _unary_response(self, rpc: Rpc, behavior: Behavior) -> Behavior:
+        async def observed(request: Any, context: Context) -> Any:
+            with self._observing(rpc, context):
+                return await behavior(request, context)
+
+        return observed
+
+    def _stream_response(self, rpc: Rpc, behavior: Behavior) -> Behavior:
+        if not inspect.isasyncgenfunction(behavior):
+            # A coroutine writing with ``context.write`` (the health service's Watch).
+            return self._unary_response(rpc, behavior)
+
+        async def observed(request: Any, context: Context) -> AsyncIterator[Any]:
+            with self._observing(rpc, context):
+                async for message in behavior(request, context):
+                    self._count_rows(message)
+                    yield message
+
+        return observed
+
+    def _count_rows(self, message: object) -> None:
+        rows = _member_rows(message)
+        if rows and self._metrics is not None:
+            self._metrics.member_rows_streamed.inc(rows)
+
+    @contextmanager
+    def _observing(self, rpc: Rpc, context: Context) -> Iterator[None]:
+        if self._metrics is not None:
+            self._metrics.started.labels(rpc.kind, rpc.service, rpc.method).inc()
+        start = time.perf_counter()
+        code = grpc.StatusCode.UNKNOWN
+        try:
+            yield
+            code = _status_of(context) or grpc.StatusCode.OK
+        except aio.AbortError:
+            code = _status_of(context) or grpc.StatusCode.UNKNOWN
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            code = _cancelled_status(context)
+            raise
+        finally:
+            self._record(rpc, code, time.perf_counter() - start, context)
+
+    def _record(self, rpc: Rpc, code: grpc.StatusCode, seconds: float, context: Context) -> None:
+        if self._metrics is not None:
+            self._metrics.handled.labels(rpc.kind, rpc.service, rpc.method, code.name).inc()
+            self._metrics.handling_seconds.labels(rpc.kind, rpc.service, rpc.method).observe(seconds)
+        level = logging.DEBUG if rpc.service in _QUIET_SERVICES else logging.INFO
+        if access_log.isEnabledFor(level):
+            duration_ms = round(seconds * 1000, 3)
+            peer = context.peer()
+            access_log.log(
+                level,
+                "%s %s %.1fms %s",
+                rpc.full_method,
+                code.name,
+                duration_ms,
+                peer,
+                extra={
+                    "rpc": f"{rpc.service}/{rpc.method}",
+                    "grpc_type": rpc.kind,
+                    "grpc_code": code.name,
+                    "duration_ms": duration_ms,
+                    "peer": peer,
+                },
+            )
+
+
+def _codecs(handler: grpc.RpcMethodHandler[Any, Any]) -> tuple[Any, Any]:
+    return handler.request_deserializer, handler.response_serializer
+
+
+def _status_of(context: Context) -> grpc.StatusCode | None:
+    """The code set on ``context``, if any (grpc gives a ``StatusCode`` or its number)."""
+    code: object = context.code()
+    if isinstance(code, grpc.StatusCode) or code is None:
+        return code
+    return _CODE_BY_VALUE.get(code, grpc.StatusCode.UNKNOWN) if isinstance(code, int) else None
+
+
+def _cancelled_status(context: Context) -> grpc.StatusCode:
+    remaining = context.time_remaining()
+    expired = remaining is not None and remaining <= 0
+    return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
