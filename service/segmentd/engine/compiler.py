@@ -135,7 +135,8 @@ class CompiledSegments:
                 regenerated.append(name)
             self._codes[name] = code
         self._regenerated: Final = tuple(regenerated)
-        self._programs: Final[dict[frozenset[str] | None, Program]] = {}
+        self._whole: Program | None = None
+        self._programs: Final[dict[frozenset[str], Program]] = {}
         self._predicates: Final[dict[str, Predicate]] = {}
         # Filled on first use: the set is immutable, and the store asks on every evaluation.
         self._inputs_by_name: Final[dict[str, _Inputs]] = {}
@@ -183,10 +184,11 @@ class CompiledSegments:
             SegmentNotFound: a name is not a segment of the set, or one they reference is not.
             ReferenceCycle: the segments reach a reference cycle.
         """
-        key = None if names is None else frozenset(names)
-        program = self._programs.get(key)
-        if program is None:
-            program = self._program(key)
+        if names is None:
+            program = self._whole or self._program(None)
+        else:
+            key = frozenset(names)
+            program = self._programs.get(key) or self._program(key)
         return program.function(ctx)
 
     def matches(self, name: str, ctx: EvaluationContext) -> bool:
@@ -215,11 +217,15 @@ class CompiledSegments:
 
     def _program(self, key: frozenset[str] | None) -> Program:
         """Return the generated function of a subset (``None``: the whole set), generating it once."""
+        if key is None:
+            if self._whole is None:
+                self._whole = build_program(self._codes, self._names)
+            return self._whole
         program = self._programs.get(key)
         if program is None:
-            program = build_program(self._codes, self._names if key is None else key)
-            if len(self._programs) >= MAX_SUBSET_PROGRAMS:  # forget the oldest subset, never the set
-                self._programs.pop(next(k for k in self._programs if k is not None), None)
+            program = build_program(self._codes, key)
+            if len(self._programs) >= MAX_SUBSET_PROGRAMS:  # forget the oldest subset
+                self._programs.pop(next(iter(self._programs)), None)
             self._programs[key] = program
         return program
 
