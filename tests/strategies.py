@@ -381,3 +381,24 @@ def rules(*, max_leaves: int = 8, unknown_operators: bool = True) -> st.SearchSt
         | valid_rules(max_leaves=1)
     )
     return st.recursive(leaves, _groups, max_leaves=max_leaves)
+
+
+# --- sets of segments ----------------------------------------------------------------------
+
+#: Names of the segments in a generated set; one is not a valid slug, as a caller may pass.
+SET_NAMES = ("paying-users", "trial", "churn-risk", "loyal", "odd name\n")
+
+
+@st.composite
+def segment_sets(
+    draw: st.DrawFn,
+    rules_for: Any = None,
+    names: Sequence[str] = SET_NAMES,
+) -> dict[str, Rule]:
+    """Acyclic sets of segments (each may reference only the ones after it in ``names``).
+
+    ``rules_for(segment_names)`` gives the strategy of a segment's rule; `valid_rules` by default.
+    """
+    make = rules_for or (lambda segment_names: valid_rules(max_leaves=6, segment_names=segment_names))
+    chosen = draw(st.lists(st.sampled_from(names), unique=True, min_size=1).map(sorted))
+    return {name: draw(make(tuple(chosen[i + 1 :]))) for i, name in enumerate(chosen)}

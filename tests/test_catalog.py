@@ -85,9 +85,10 @@ async def test_catalogue__other_writer_changed_a_segment__seen_after_the_check(
     assert await catalog.catalogue() is before  # the check runs off the caller's path
     await _settle(catalog)
     after = await catalog.catalogue()
-    # Then: the changed segment is new; the unchanged one was not read again
+    # Then: the changed segment is new; the unchanged one was neither read nor compiled again
     assert after.segments["pro"].rule == Group("none", (PRO,))
     assert after.segments["free"] is before.segments["free"]
+    assert after.compiled.regenerated == ("pro",)
     assert after.version > before.version
 
 

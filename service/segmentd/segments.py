@@ -236,4 +236,8 @@ def _apply_changes(catalogue: Catalogue | None, changes: CatalogueChanges) -> Ca
     for name in changes.removed:
         del segments[name]
     segments.update(changes.changed)
-    return Catalogue(segments, CompiledSegments({n: s.rule for n, s in segments.items()}), changes.version)
+    # Only the changed segments are regenerated; the others' code is reused.
+    compiled = CompiledSegments(
+        {n: s.rule for n, s in segments.items()}, previous=None if catalogue is None else catalogue.compiled
+    )
+    return Catalogue(segments, compiled, changes.version)

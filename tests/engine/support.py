@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from segmentd.engine import operators as op
-from segmentd.engine.compiler import Predicate, compile_rule
+from segmentd.engine.compiler import CompiledSegments, Predicate, compile_rule
 from segmentd.engine.context import EvaluationContext
 from segmentd.engine.rules import Condition, JsonValue, Rule
 from segmentd.engine.traits import MISSING, Missing
@@ -54,8 +54,11 @@ def context(traits: Mapping[str, JsonValue] | None = None, **fields: Any) -> Eva
 
 
 def rule_holds(rule: Rule, ctx: EvaluationContext) -> bool:
+    """Validate and evaluate ``rule`` with the closures, checking the generated code agrees."""
     validate_rule(rule)
-    return compile_rule(rule, no_segments)(ctx)
+    verdict = compile_rule(rule, no_segments)(ctx)
+    assert CompiledSegments({"s": rule}).matches("s", ctx) is verdict
+    return verdict
 
 
 def holds(

@@ -13,7 +13,10 @@
       regex.py      the RE2 subset accepted, and its PostgreSQL translation
     split.py        percentage-split buckets
     percentiles.py  nearest-rank percentiles
-    compiler.py     compile_rule -> Predicate; CompiledSegments
+    compiler.py     compile_rule -> Predicate (the reference closures); CompiledSegments
+      codegen.py    generate_segment -> SegmentCode: one segment's generated source fragment
+      inline.py     each operator as an inline Python expression, and its cost
+      program.py    build_program: one generated function for a set of segments
     explain.py      explain -> Explanation (per-node verdicts and the values seen)
 
 The exact semantics are specified in ``docs/semantics.md``; ``segmentd.sqlgen`` implements the

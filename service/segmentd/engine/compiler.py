@@ -1,28 +1,34 @@
 """Compile rule trees to Python predicates, once, and evaluate a set of segments.
 
-    compile_rule(rule, resolve_segment) -> Predicate            closures over closures:
+    compile_rule(rule, resolve_segment) -> Predicate            the reference: closures over closures
+
         Group            -> loop over the children's predicates
         Condition        -> matcher(lookup(ctx.traits, path), ctx)
         EventCondition   -> compare(ctx.event_counts[(name, within_days)], count)
         PercentageSplit  -> lo <= bucket(salt, ctx.user_id) < hi
         SegmentReference -> resolve_segment(name)(ctx), resolved at call time
 
-    CompiledSegments(rules by segment name)   compiles every segment, evaluates some or all,
-                                              and says which inputs the store must prefetch
+    CompiledSegments(rules by segment name, previous=None)
+        generates one Python function for the whole set (`segmentd.engine.codegen`,
+        `segmentd.engine.program`), and one per subset asked for; evaluates some or all;
+        says which inputs the store must prefetch; reuses the generated code of the segments
+        that did not change since ``previous``
 
-Nothing walks the tree at evaluation time: each call runs the prebuilt closures.
+Nothing walks the tree at evaluation time. `compile_rule` is what the generated code must
+agree with (a property test checks it on random rule trees); `explain` uses it too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextvars import ContextVar
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final, cast
 
-from segmentd.engine import operators as op
+from segmentd.engine.codegen import SegmentCode, generate_segment
 from segmentd.engine.context import EvaluationContext
-from segmentd.engine.matchers import COMPARISONS_BY_OPERATOR, matcher_for, percentile_key
+from segmentd.engine.matchers import COMPARISONS_BY_OPERATOR, matcher_for
 from segmentd.engine.operators import Operator
+from segmentd.engine.program import Program, ReferenceCycle, build_program
 from segmentd.engine.rules import (
     Condition,
     EventCondition,
@@ -40,12 +46,9 @@ Predicate = Callable[[EvaluationContext], bool]
 #: Gives the predicate of a segment, by name (raising ``SegmentNotFound`` for an unknown one).
 SegmentResolver = Callable[[str], Predicate]
 
-# The verdicts of the segments evaluated so far in the current `CompiledSegments` call, so a
-# segment referenced by several others is evaluated once. A context variable, not an
-# attribute, keeps concurrent calls (threads, tasks) apart.
 _Inputs = tuple[frozenset[tuple[str, int]], frozenset[tuple[str, float]]]
-
-_VERDICTS: ContextVar[dict[str, bool] | None] = ContextVar("segment_verdicts", default=None)
+#: How many subsets of the set keep their generated function (the callers ask for a few).
+MAX_SUBSET_PROGRAMS: Final = 256
 
 
 def compile_rule(rule: Rule, resolve_segment: SegmentResolver) -> Predicate:
@@ -103,27 +106,62 @@ def _compile_split(split: PercentageSplit) -> Predicate:
 
 
 class CompiledSegments:
-    """The current rules of a set of segments, each compiled once.
+    """The current rules of a set of segments, generated once into Python functions.
 
-    Segment references resolve within the set. The rules are assumed validated and
-    acyclic, as the store guarantees when segments are written; a reference to a segment
-    outside the set raises ``SegmentNotFound`` when it is evaluated.
+    Segment references resolve within the set. The rules are assumed validated and acyclic,
+    as the store guarantees when segments are written; evaluating segments that reach a
+    segment outside the set raises ``SegmentNotFound`` (whatever the other conditions say),
+    and segments that reach a reference cycle raise `ReferenceCycle`.
     """
 
-    def __init__(self, rules: Mapping[str, Rule]) -> None:
-        """Compile every segment of ``rules`` (segment name -> current rule)."""
+    def __init__(self, rules: Mapping[str, Rule], previous: CompiledSegments | None = None) -> None:
+        """Compile every segment of ``rules`` (segment name -> current rule).
+
+        Args:
+            rules: segment name -> current rule, validated.
+            previous: an earlier compilation; the generated code of every segment whose rule
+                is unchanged (equal, with values of the same types) is reused, not generated.
+        """
         self._rules: Final = dict(rules)
         self._names: Final = tuple(sorted(self._rules))
-        self._predicates: Final = {
-            name: self._memoised(name, compile_rule(rule, self.resolve)) for name, rule in self._rules.items()
-        }
+        self._codes: Final[dict[str, SegmentCode]] = {}
+        self._next_sid: int = previous._next_sid if previous is not None else 0
+        earlier = previous._codes if previous is not None else {}
+        regenerated = []
+        for name in self._names:
+            rule, code = self._rules[name], earlier.get(name)
+            if code is None or not _same_rule(code.rule, rule):
+                code, self._next_sid = generate_segment(rule, self._next_sid), self._next_sid + 1
+                regenerated.append(name)
+            self._codes[name] = code
+        self._regenerated: Final = tuple(regenerated)
+        self._whole: Program | None = None
+        self._programs: Final[dict[frozenset[str], Program]] = {}
+        self._predicates: Final[dict[str, Predicate]] = {}
         # Filled on first use: the set is immutable, and the store asks on every evaluation.
         self._inputs_by_name: Final[dict[str, _Inputs]] = {}
+        with contextlib.suppress(SegmentNotFound, ReferenceCycle):  # raised again when evaluated
+            self._program(None)
 
     @property
     def names(self) -> tuple[str, ...]:
         """The names of the segments in the set, sorted."""
         return self._names
+
+    @property
+    def regenerated(self) -> tuple[str, ...]:
+        """The segments whose code this compilation generated (the others came from ``previous``)."""
+        return self._regenerated
+
+    @property
+    def source(self) -> str:
+        """The generated source of the function that evaluates the whole set, for debugging.
+
+        Raises:
+            SegmentNotFound: a segment references one outside the set.
+            ReferenceCycle: segments reference each other in a cycle.
+        """
+        return self._program(None).source
 
     def resolve(self, name: str) -> Predicate:
         """Return the predicate of segment ``name`` (a `SegmentResolver` for `compile_rule`).
@@ -131,24 +169,27 @@ class CompiledSegments:
         Raises:
             SegmentNotFound: no segment of the set has this name.
         """
-        try:
-            return self._predicates[name]
-        except KeyError:
-            raise SegmentNotFound(f"segment {name!r} does not exist") from None
+        predicate = self._predicates.get(name)
+        if predicate is None:
+            if name not in self._codes:
+                raise SegmentNotFound(f"segment {name!r} does not exist")
+            key = frozenset((name,))
+            predicate = self._predicates[name] = lambda ctx: bool(self._program(key).function(ctx))
+        return predicate
 
     def evaluate(self, ctx: EvaluationContext, names: Iterable[str] | None = None) -> list[str]:
         """Return the sorted names of the segments among ``names`` (default: all) that hold.
 
         Raises:
-            SegmentNotFound: a name is not a segment of the set.
+            SegmentNotFound: a name is not a segment of the set, or one they reference is not.
+            ReferenceCycle: the segments reach a reference cycle.
         """
-        selected = self._names if names is None else sorted(set(names))
-        predicates = [(name, self.resolve(name)) for name in selected]
-        token = _VERDICTS.set({})
-        try:
-            return [name for name, predicate in predicates if predicate(ctx)]
-        finally:
-            _VERDICTS.reset(token)
+        if names is None:
+            program = self._whole or self._program(None)
+        else:
+            key = frozenset(names)
+            program = self._programs.get(key) or self._program(key)
+        return program.function(ctx)
 
     def matches(self, name: str, ctx: EvaluationContext) -> bool:
         """Tell whether segment ``name`` holds in ``ctx``.
@@ -156,7 +197,7 @@ class CompiledSegments:
         Raises:
             SegmentNotFound: ``name`` is not a segment of the set.
         """
-        return bool(self.evaluate(ctx, [name]))
+        return bool(self.evaluate(ctx, (name,)))
 
     def required_events(self, names: Iterable[str] | None = None) -> frozenset[tuple[str, int]]:
         """Return the ``(event name, within_days)`` counts the segments read, references included.
@@ -174,6 +215,20 @@ class CompiledSegments:
         """
         return frozenset().union(*(self._inputs(name)[1] for name in self._selected(names)))
 
+    def _program(self, key: frozenset[str] | None) -> Program:
+        """Return the generated function of a subset (``None``: the whole set), generating it once."""
+        if key is None:
+            if self._whole is None:
+                self._whole = build_program(self._codes, self._names)
+            return self._whole
+        program = self._programs.get(key)
+        if program is None:
+            program = build_program(self._codes, key)
+            if len(self._programs) >= MAX_SUBSET_PROGRAMS:  # forget the oldest subset
+                self._programs.pop(next(iter(self._programs)), None)
+            self._programs[key] = program
+        return program
+
     def _selected(self, names: Iterable[str] | None) -> Iterable[str]:
         return self._names if names is None else set(names)
 
@@ -181,10 +236,10 @@ class CompiledSegments:
         """Return the events and percentiles segment ``name`` reads, following references."""
         inputs = self._inputs_by_name.get(name)
         if inputs is None:
-            reached = self._closure(name)
+            reached = [self._codes[other] for other in self._closure(name)]
             inputs = self._inputs_by_name[name] = (
-                frozenset().union(*(_direct_events(self._rules[other]) for other in reached)),
-                frozenset().union(*(_direct_percentiles(self._rules[other]) for other in reached)),
+                frozenset(event for code in reached for event in code.events),
+                frozenset(threshold for code in reached for threshold in code.thresholds),
             )
         return inputs
 
@@ -195,50 +250,17 @@ class CompiledSegments:
             current = pending.pop()
             if current in reached:
                 continue
-            if current not in self._rules:
+            if current not in self._codes:
                 raise SegmentNotFound(f"segment {current!r} does not exist")
             reached.add(current)
-            pending.extend(_references(self._rules[current]))
+            pending.extend(self._codes[current].references)
         return reached
 
-    @staticmethod
-    def _memoised(name: str, predicate: Predicate) -> Predicate:
-        def member(ctx: EvaluationContext) -> bool:
-            verdicts = _VERDICTS.get()
-            if verdicts is None:  # called outside evaluate(), e.g. through resolve()
-                return predicate(ctx)
-            verdict = verdicts.get(name)
-            if verdict is None:
-                verdict = verdicts[name] = predicate(ctx)
-            return verdict
 
-        return member
+def _same_rule(old: Rule, new: Rule) -> bool:
+    """Tell whether a rule is unchanged: equal, and with values of the same types.
 
-
-def _leaves(rule: Rule) -> Iterator[Rule]:
-    """Yield the leaves of ``rule`` (its nodes that are not groups)."""
-    pending = [rule]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, Group):
-            pending.extend(node.rules)
-        else:
-            yield node
-
-
-def _references(rule: Rule) -> Iterator[str]:
-    return (leaf.name for leaf in _leaves(rule) if isinstance(leaf, SegmentReference))
-
-
-def _direct_events(rule: Rule) -> frozenset[tuple[str, int]]:
-    return frozenset(
-        (leaf.name, leaf.within_days) for leaf in _leaves(rule) if isinstance(leaf, EventCondition)
-    )
-
-
-def _direct_percentiles(rule: Rule) -> frozenset[tuple[str, float]]:
-    return frozenset(
-        percentile_key(leaf)
-        for leaf in _leaves(rule)
-        if isinstance(leaf, Condition) and leaf.operator in op.PERCENTILE_OPERATORS
-    )
+    ``==`` alone would take ``EQUALS 1`` for ``EQUALS true`` (``1 == True``), which are
+    different conditions; their representations differ.
+    """
+    return old == new and repr(old) == repr(new)
