@@ -115,6 +115,17 @@ class AsyncClient:
         except grpc.RpcError as exc:
             raise from_grpc_error(exc) from exc
 
+    async def wait_ready(self, timeout: float) -> None:
+        """Wait until the channel is connected to the server.
+
+        Raises:
+            Unavailable: no connection within ``timeout`` seconds.
+        """
+        try:
+            await asyncio.wait_for(self._channel.channel_ready(), timeout)
+        except TimeoutError:
+            raise Unavailable(f"no connection to {self.target} within {timeout:g} s") from None
+
     # Evaluation
 
     async def evaluate_user(

@@ -118,6 +118,17 @@ class Client:
         except grpc.RpcError as exc:
             raise from_grpc_error(exc) from exc
 
+    def wait_ready(self, timeout: float) -> None:
+        """Wait until the channel is connected to the server.
+
+        Raises:
+            Unavailable: no connection within ``timeout`` seconds.
+        """
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise Unavailable(f"no connection to {self.target} within {timeout:g} s") from None
+
     # Evaluation
 
     def evaluate_user(
