@@ -65,7 +65,10 @@ def explain(user_id: str, segment: str, client: Client) -> int:
     verdict = "is a member" if why.matched else "is not a member"
     tree = Tree(f"{_mark(why.matched)} {user_id} {verdict} of {why.segment_name} (v{why.segment_version})")
     _add(tree, why.root)
-    Console(soft_wrap=True, highlight=False, emoji=False).print(tree)
+    console = Console(highlight=False, emoji=False)
+    if not console.is_terminal:  # a file or a pipe: never cut a line
+        console = Console(highlight=False, emoji=False, width=10_000)
+    console.print(tree)
     return EXIT_OK
 
 
