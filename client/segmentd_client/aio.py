@@ -16,10 +16,9 @@ from typing import Any, TypeVar
 import grpc
 from grpc import aio
 
-from segmentd_client import _convert, _requests
+from segmentd_client import _aio_streams, _convert, _requests
 from segmentd_client._channel import DEFAULT_STREAM_TIMEOUT, DEFAULT_TIMEOUT, TLS, channel_settings
 from segmentd_client._importing import DEFAULT_BATCH_SIZE, ImportStream, ProfileInput
-from segmentd_client.client import MAX_RESUMES, RESUME_BACKOFF_SECONDS
 from segmentd_client.definitions import in_dependency_order, load_definitions
 from segmentd_client.errors import NotFound, Unavailable, from_grpc_error
 from segmentd_client.types import (
@@ -198,28 +197,14 @@ class AsyncClient:
         ``MAX_RESUMES`` times in a row; the deadline applies to each attempt. ``page_size``
         (0: every member) stops the listing after that many ids.
         """
-        token, remaining, failures = page_token, page_size, 0
-        while True:
-            request = _requests.members(segment_name, remaining, token)
-            stream = self._evaluation.ListSegmentMembers(
-                request, timeout=timeout or self._settings.stream_timeout, metadata=self._settings.metadata
-            )
-            try:
-                async for message in stream:
-                    token, failures = message.next_page_token, 0
-                    remaining -= len(message.user_ids) if page_size else 0
-                    yield MemberChunk(tuple(message.user_ids), message.next_page_token)
-                return
-            except grpc.RpcError as exc:
-                error = from_grpc_error(exc)
-                if not isinstance(error, Unavailable) or failures >= MAX_RESUMES:
-                    raise error from exc
-            finally:
-                stream.cancel()
-            if page_size and remaining <= 0:
-                return
-            failures += 1
-            await asyncio.sleep(RESUME_BACKOFF_SECONDS * failures)
+        chunks = _aio_streams.member_chunks(
+            self._evaluation,
+            _requests.members(segment_name, page_size, page_token),
+            timeout or self._settings.stream_timeout,
+            self._settings.metadata,
+        )
+        async for chunk in chunks:
+            yield chunk
 
     # Profiles and events
 
@@ -263,22 +248,13 @@ class AsyncClient:
         raised again here.
         """
         stream = ImportStream(replace, skip_invalid, batch_size)
-        call = self._profiles.ImportProfiles(
-            timeout=timeout or self._settings.stream_timeout, metadata=self._settings.metadata
+        return await _aio_streams.import_profiles(
+            self._profiles,
+            profiles,
+            stream,
+            timeout or self._settings.stream_timeout,
+            self._settings.metadata,
         )
-        try:
-            async for item in _items(profiles):
-                for request in stream.add(item):
-                    await _write(call, request)
-            for request in stream.finish():
-                await _write(call, request)
-            await call.done_writing()
-            return stream.result(await call)
-        except grpc.RpcError as exc:
-            raise stream.error(from_grpc_error(exc)) from exc
-        except BaseException:
-            call.cancel()  # nothing may be committed now
-            raise
 
     # Segments
 
@@ -355,25 +331,3 @@ class AsyncClient:
             )
         except NotFound:
             return None
-
-
-async def _items(
-    profiles: Iterable[ProfileInput] | AsyncIterable[ProfileInput],
-) -> AsyncIterator[ProfileInput]:
-    if isinstance(profiles, AsyncIterable):
-        async for item in profiles:
-            yield item
-    else:
-        for item in profiles:
-            yield item
-
-
-async def _write(
-    call: aio.StreamUnaryCall[profiles_pb2.ImportProfilesRequest, profiles_pb2.ImportProfilesResponse],
-    request: profiles_pb2.ImportProfilesRequest,
-) -> None:
-    try:
-        await call.write(request)
-    except asyncio.InvalidStateError:
-        await call  # the call ended early: raise its status
-        raise

@@ -7,16 +7,14 @@ imports, overridable per call), is retried by gRPC when it is safe to repeat (se
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
-from segmentd_client import _convert, _requests
+from segmentd_client import _convert, _requests, _streams
 from segmentd_client._channel import DEFAULT_STREAM_TIMEOUT, DEFAULT_TIMEOUT, TLS, channel_settings
 from segmentd_client._importing import DEFAULT_BATCH_SIZE, ImportStream, ProfileInput
 from segmentd_client.definitions import in_dependency_order, load_definitions
@@ -43,10 +41,6 @@ from segmentd_client.v1 import (
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
-
-#: A member listing broken this many times in a row, without progress, fails.
-MAX_RESUMES: Final = 5
-RESUME_BACKOFF_SECONDS: Final = 0.5
 
 
 class Client:
@@ -199,26 +193,12 @@ class Client:
         deadline applies to each attempt. ``page_size`` (0: every member) stops the listing
         after that many ids; the last chunk's token then starts the next page.
         """
-        token, remaining, failures = page_token, page_size, 0
-        while True:
-            request = _requests.members(segment_name, remaining, token)
-            stream = self._evaluation.ListSegmentMembers(
-                request, timeout=timeout or self._settings.stream_timeout, metadata=self._settings.metadata
-            )
-            try:
-                for message in stream:
-                    token, failures = message.next_page_token, 0
-                    remaining -= len(message.user_ids) if page_size else 0
-                    yield MemberChunk(tuple(message.user_ids), message.next_page_token)
-                return
-            except grpc.RpcError as exc:
-                error = from_grpc_error(exc)
-                if not isinstance(error, Unavailable) or failures >= MAX_RESUMES:
-                    raise error from exc
-            if page_size and remaining <= 0:
-                return
-            failures += 1
-            time.sleep(RESUME_BACKOFF_SECONDS * failures)
+        return _streams.member_chunks(
+            self._evaluation,
+            _requests.members(segment_name, page_size, page_token),
+            timeout or self._settings.stream_timeout,
+            self._settings.metadata,
+        )
 
     # Profiles and events
 
@@ -260,27 +240,13 @@ class Client:
         raised again here.
         """
         stream = ImportStream(replace, skip_invalid, batch_size)
-        aborted: list[BaseException] = []
-        call_made = threading.Event()
-        calls: list[grpc.Future[profiles_pb2.ImportProfilesResponse]] = []
-
-        def requests() -> Iterator[profiles_pb2.ImportProfilesRequest]:
-            try:
-                for item in profiles:
-                    yield from stream.add(item)
-                yield from stream.finish()
-            except Exception as exc:  # the caller's, or a profile refused here: stop the call
-                aborted.append(exc)
-                call_made.wait()
-                calls[0].cancel()
-
-        calls.append(
-            self._profiles.ImportProfiles.future(
-                requests(), timeout=timeout or self._settings.stream_timeout, metadata=self._settings.metadata
-            )
+        return _streams.import_profiles(
+            self._profiles,
+            profiles,
+            stream,
+            timeout or self._settings.stream_timeout,
+            self._settings.metadata,
         )
-        call_made.set()
-        return _import_result(stream, calls[0].result, aborted)
 
     # Segments
 
@@ -352,18 +318,3 @@ class Client:
             return self._call(self._segments.GetSegment, segments_pb2.GetSegmentRequest(name=name), timeout)
         except NotFound:
             return None
-
-
-def _import_result(
-    stream: ImportStream,
-    result: Callable[[], profiles_pb2.ImportProfilesResponse],
-    aborted: list[BaseException],
-) -> ImportResult:
-    try:
-        return stream.result(result())
-    except grpc.FutureCancelledError:
-        raise aborted[0] from None
-    except grpc.RpcError as exc:
-        if aborted:
-            raise aborted[0] from None
-        raise stream.error(from_grpc_error(exc)) from exc
