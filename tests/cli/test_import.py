@@ -32,9 +32,10 @@ async def test_import__csv_replace__typed_traits_stored_and_summary(
     await client.upsert_profile("u1", {"old": True})
     path = _write(tmp_path, "users.csv", "user_id,plan,mrr:number\nu1,free,10\nu2,pro,\nu3,,2.5\n")
     # When
-    result = await segmentd("import", str(path), "--replace", "--batch-size", "2")
+    result = await segmentd("import", str(path), "--replace", "--batch-size", "2", "--progress")
     # Then
     assert result.status == EXIT_OK
+    assert "importing: 3 rows" in result.err
     assert f"imported 3 profiles from {path}" in result.out
     assert (await client.get_profile("u1")).traits == {"plan": "free", "mrr": 10}
     assert (await client.get_profile("u2")).traits == {"plan": "pro"}
@@ -44,7 +45,8 @@ async def test_import__csv_replace__typed_traits_stored_and_summary(
 async def test_import__merge_by_default(segmentd: Segmentd, client: AsyncClient, tmp_path: Path):
     await client.upsert_profile("u1", {"old": True})
     path = _write(tmp_path, "users.jsonl", '{"user_id": "u1", "traits": {"plan": "free"}}\n')
-    assert (await segmentd("import", str(path))).status == EXIT_OK
+    result = await segmentd("import", str(path))
+    assert (result.status, result.err) == (EXIT_OK, "")  # no progress bar when not a terminal
     assert (await client.get_profile("u1")).traits == {"old": True, "plan": "free"}
 
 

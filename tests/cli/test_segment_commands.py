@@ -112,6 +112,12 @@ async def test_apply__bad_definition__message_and_exit_code(
     assert "Traceback" not in result.err
 
 
+async def test_apply__empty_folder__invalid_input(segmentd: Segmentd, tmp_path: Path):
+    result = await segmentd("apply", "-f", str(tmp_path))
+    assert (result.status, result.out) == (EXIT_INVALID, "")
+    assert "no segment definitions" in result.err
+
+
 async def test_apply__missing_file__usage_error(segmentd: Segmentd, tmp_path: Path):
     result = await segmentd("apply", "-f", str(tmp_path / "nope.yaml"))
     assert result.status == EXIT_USAGE

@@ -40,6 +40,8 @@ def apply(paths: tuple[Path, ...], dry_run: bool, client: Client) -> int:
     from segmentd_client.definitions import load_definitions
 
     definitions = [definition for path in paths for definition in load_definitions(path)]
+    if not definitions:
+        fail(EXIT_INVALID, f"no segment definitions (.json, .yaml, .yml) in {', '.join(map(str, paths))}")
     for result in client.apply_segments(definitions, dry_run=dry_run):
         click.echo(f"{result}{' (dry run)' if dry_run else ''}")
     return EXIT_OK
