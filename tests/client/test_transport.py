@@ -1,4 +1,4 @@
-"""TLS, mutual TLS and the API key on the wire.
+"""TLS, mutual TLS and the API key on the wire, from the client and from `segmentd --key`.
 
 segmentd's server has neither TLS nor authentication yet, so these run against a gRPC server
 of this test's own that terminates (mutual) TLS and answers GetSegment with what it saw: the
@@ -7,6 +7,7 @@ client side is what is tested. Certificates are made with the openssl command.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -99,3 +100,24 @@ async def test_tls_without_the_client_certificate__refused(
     async with AsyncClient(f"127.0.0.1:{port}", timeout=3) as plaintext:
         with pytest.raises(Unavailable):
             await plaintext.get_segment("free")
+
+
+async def test_command_line_key__sent_as_bearer_metadata(monkeypatch: pytest.MonkeyPatch):
+    # Given: a plaintext server that records what it receives
+    from segmentd.cli import main
+
+    recorder = Recorder()  # type: ignore[abstract]  # only GetSegment is called
+    server = grpc.aio.server()
+    segments_pb2_grpc.add_SegmentServiceServicer_to_server(recorder, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        # When: the key comes from the flag, then from the environment
+        monkeypatch.setenv("SEGMENTD_TARGET", f"127.0.0.1:{port}")
+        assert await asyncio.to_thread(main, ["get", "free", "--key", "k1", "-o", "json"]) == 0
+        monkeypatch.setenv("SEGMENTD_API_KEY", "k2")
+        assert await asyncio.to_thread(main, ["get", "free"]) == 0
+    finally:
+        await server.stop(None)
+    # Then
+    assert [metadata["authorization"] for metadata in recorder.metadata] == ["Bearer k1", "Bearer k2"]
