@@ -1,0 +1,65 @@
+"""`segmentd serve` and `segmentd migrate`: migrations, settings from flags and environment."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from segmentd.cli import main
+from segmentd.store.migrate import current_revision, head_revision
+
+
+def test_migrate__fresh_sqlite_file__at_head(tmp_path: Path, capsys):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+
+    assert main(["migrate", "--database-url", url]) == 0
+
+    assert asyncio.run(current_revision(url)) == head_revision()
+    assert "migrated" in capsys.readouterr().out
+
+
+def test_serve__malformed_environment__exit_2_naming_the_variable(monkeypatch, capsys):
+    monkeypatch.setenv("SEGMENTD_PORT", "eighty")
+    assert main(["serve"]) == 2
+    assert "SEGMENTD_PORT" in capsys.readouterr().err
+
+
+def test_serve__malformed_flag__usage_error():
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--port", "eighty"])
+    assert exited.value.code == 2
+
+
+def test_serve__one_option_per_setting__generated_from_the_dataclass():
+    from dataclasses import fields
+
+    from segmentd.cli.server import serve
+    from segmentd.config import Settings
+
+    options = {name for parameter in serve.params for name in [*parameter.opts, *parameter.secondary_opts]}
+    for setting in fields(Settings):
+        flag = "--" + setting.name.replace("_", "-")
+        assert flag in options
+        if setting.type == "bool":
+            assert "--no-" + setting.name.replace("_", "-") in options
+
+
+def test_serve__flag_wins_over_environment_over_default(monkeypatch):
+    from segmentd.cli.server import _settings
+
+    monkeypatch.setenv("SEGMENTD_PORT", "7000")
+    monkeypatch.setenv("SEGMENTD_MIGRATE", "off")
+    assert _settings({"port": None, "migrate": None}).port == 7000
+    assert _settings({"port": 6000, "migrate": True}).port == 6000
+    assert _settings({"port": None, "migrate": True}).migrate is True
+    assert _settings({"port": None, "migrate": None}).migrate is False
+    monkeypatch.delenv("SEGMENTD_PORT")
+    assert _settings({}).port == 50051
+
+
+def test_serve__secret_default_kept_out_of_help(capsys):
+    assert main(["serve", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--page-token-secret" in out and "segmentd-default-page-token-key" not in out

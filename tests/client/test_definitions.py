@@ -1,0 +1,79 @@
+"""Segment definition files and the order references impose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from segmentd_client.definitions import DefinitionError, in_dependency_order, load_definitions, references
+
+
+def _segment(name: str, *refers_to: str) -> dict[str, object]:
+    rules = [{"segment": {"name": other}} for other in refers_to]
+    return {"name": name, "rule": {"any": {"rules": rules}}}
+
+
+def test_load_definitions__json_list_yaml_and_folder(tmp_path: Path):
+    # Given
+    (tmp_path / "a.json").write_text(
+        '[{"name": "a", "rule": {"all": {}}}, {"name": "b", "rule": {"any": {}}}]'
+    )
+    (tmp_path / "c.yml").write_text("name: c\nrule: {none: {}}\n")
+    (tmp_path / "notes.txt").write_text("ignored")
+    # When
+    found = load_definitions(tmp_path)
+    # Then
+    assert [definition["name"] for definition in found] == ["a", "b", "c"]
+    assert load_definitions(tmp_path / "c.yml") == [{"name": "c", "rule": {"none": {}}}]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("a.txt", "", "not a .json, .yaml or .yml file"),
+        ("a.json", "{", "not valid JSON"),
+        ("a.yaml", "a: [", "not valid YAML"),
+        ("a.json", '[{"name": "a", "rule": {}}, {"rule": {}}]', "item 2: a segment definition is a mapping"),
+        ("a.yaml", "- just a string\n", "a segment definition is a mapping with a name and a rule"),
+    ],
+)
+def test_load_definitions__bad_file__error_names_it(tmp_path: Path, name: str, text: str, message: str):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(DefinitionError, match=message) as raised:
+        load_definitions(path)
+    assert str(path) in str(raised.value)
+
+
+def test_load_definitions__missing_file(tmp_path: Path):
+    with pytest.raises(DefinitionError, match="No such file"):
+        load_definitions(tmp_path / "nope.json")
+
+
+def test_references__nested_anywhere_in_the_rule():
+    definition = {
+        "name": "x",
+        "rule": {
+            "all": {"rules": [{"none": {"rules": [{"segment": {"name": "a"}}]}}, {"segment": {"name": "b"}}]}
+        },
+    }
+    assert references(definition) == {"a", "b"}
+
+
+def test_in_dependency_order__referenced_first_otherwise_in_order():
+    definitions = [_segment("c", "b"), _segment("a"), _segment("b", "a", "outside"), _segment("d")]
+    assert [definition["name"] for definition in in_dependency_order(definitions)] == ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize(
+    ("definitions", "message"),
+    [
+        ([_segment("a", "b"), _segment("b", "c"), _segment("c", "a")], "cycle: a -> b -> c -> a"),
+        ([_segment("a", "a")], "cycle: a -> a"),
+        ([_segment("a"), _segment("a")], "'a' is defined twice"),
+    ],
+)
+def test_in_dependency_order__cycle_or_duplicate__refused(definitions, message):
+    with pytest.raises(DefinitionError, match=message):
+        in_dependency_order(definitions)
