@@ -15,6 +15,8 @@ from typing import Any
 from segmentd.engine.limits import RuleLimits
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///segmentd.db"
+#: What the access log writes: every call, calls that failed or were slow, or nothing.
+ACCESS_LOG_MODES = ("all", "errors", "off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,8 @@ class Settings:
         metrics_port: port serving Prometheus metrics at ``/metrics`` on ``host`` (0: none).
         log_format: ``json`` (one object per line), ``text``, or ``auto``: text when
             stderr is a terminal, JSON otherwise.
+        access_log: ``all`` (a line per call), ``errors`` (calls that did not end OK, or
+            took a second or more) or ``off``.
     """
 
     host: str = "[::]"
@@ -70,6 +74,18 @@ class Settings:
     workers: int = 1
     metrics_port: int = 0
     log_format: str = "auto"
+    access_log: str = "errors"
+
+    def __post_init__(self) -> None:
+        """Refuse settings that name no known choice.
+
+        Raises:
+            ValueError: ``access_log`` is none of ``ACCESS_LOG_MODES``.
+        """
+        if self.access_log not in ACCESS_LOG_MODES:
+            raise ValueError(
+                f"access_log must be one of {', '.join(ACCESS_LOG_MODES)}, not {self.access_log!r}"
+            )
 
     @property
     def rule_limits(self) -> RuleLimits:

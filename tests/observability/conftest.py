@@ -25,8 +25,8 @@ def free_port() -> int:
 
 @pytest.fixture
 async def server(store_url: str) -> AsyncIterator[RunningServer]:
-    """A server with the default settings: metrics off."""
-    settings = settings_for_tests(database_url=store_url, migrate=False, host="127.0.0.1")
+    """A server with the default settings (metrics off), but an access line for every call."""
+    settings = settings_for_tests(database_url=store_url, migrate=False, host="127.0.0.1", access_log="all")
     running = await start_server(settings)
     try:
         yield running

@@ -18,9 +18,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from segmentd.cli import main
+from segmentd.config import Settings, settings_for_tests
 from segmentd.observability.logs import JsonFormatter, formatter_for
-from segmentd.server import RunningServer
-from segmentd_client.v1 import evaluation_pb2, evaluation_pb2_grpc, profiles_pb2_grpc
+from segmentd.server import RunningServer, start_server
+from segmentd_client.v1 import evaluation_pb2, evaluation_pb2_grpc, profiles_pb2, profiles_pb2_grpc
 from tests.api.conftest import upsert
 
 SECRET_TRAIT = "4111-1111-1111-1111"
@@ -124,11 +125,11 @@ def _stop(process: subprocess.Popen[str]) -> str:
 
 
 async def test_serve__log_format_json__every_stderr_line_is_json(tmp_path: Path):
-    # Given: `segmentd serve --log-format json` as an operator starts it
+    # Given: `segmentd serve --log-format json --access-log all` as an operator starts it
     command = [sys.executable, "-m", "segmentd.cli", "serve", "--port", "0", "--host", "127.0.0.1"]
     environment = {**os.environ, "SEGMENTD_DATABASE_URL": f"sqlite:///{tmp_path / 'logs.db'}"}
     process = subprocess.Popen(
-        [*command, "--log-format", "json"],
+        [*command, "--log-format", "json", "--access-log", "all"],
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -162,3 +163,28 @@ async def test_access_log__health_checks__debug_only(server: RunningServer, acce
 
     (entry,) = _entries(access_lines)
     assert (entry["rpc"], entry["level"]) == ("grpc.health.v1.Health/Check", "DEBUG")
+
+
+@pytest.mark.parametrize(("mode", "logged"), [("errors", ["NOT_FOUND"]), ("off", [])])
+async def test_access_log__errors_or_off__only_failed_calls_or_none(
+    store_url: str, access_lines: io.StringIO, mode: str, logged: list[str]
+):
+    # Given: a server whose access log is not "all"
+    settings = settings_for_tests(database_url=store_url, migrate=False, host="127.0.0.1", access_log=mode)
+    running = await start_server(settings)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            profiles = profiles_pb2_grpc.ProfileServiceStub(channel)
+            # When: one call succeeds, one fails
+            await upsert(profiles, "u1", {"plan": "free"})
+            with pytest.raises(grpc.aio.AioRpcError):
+                await profiles.GetProfile(profiles_pb2.GetProfileRequest(user_id="ghost"))
+    finally:
+        await running.stop(None)
+    # Then
+    assert [entry["grpc_code"] for entry in _entries(access_lines)] == logged
+
+
+def test_settings__unknown_access_log_mode__refused():
+    with pytest.raises(ValueError, match="access_log"):
+        Settings(access_log="sometimes")

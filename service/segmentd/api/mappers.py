@@ -16,6 +16,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from segmentd.engine.codec import rule_from_json, rule_to_json
 from segmentd.engine.explain import Explanation
 from segmentd.engine.rules import Group, JsonValue, Rule
+from segmentd.engine.times import datetime_to_us
 from segmentd.errors import InvalidArgument
 from segmentd.evaluation import Freshness
 from segmentd.importer import ImportBatch, ImportReport, IncomingProfile
@@ -47,9 +48,12 @@ def dict_to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
 
 def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     """Return ``moment`` (timezone-aware) as a ``Timestamp``."""
-    message = timestamp_pb2.Timestamp()
-    message.FromDatetime(moment)
-    return message
+    # Integer arithmetic: Timestamp.FromDatetime goes through calendar.timegm, a hot-path cost.
+    seconds, micros = divmod(datetime_to_us(moment), 1_000_000)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=micros * 1000)
+
+
+_CONSISTENCIES = frozenset(evaluation_pb2.Consistency.values())
 
 
 def is_strong(consistency: int) -> bool:
@@ -58,7 +62,7 @@ def is_strong(consistency: int) -> bool:
     Raises:
         InvalidArgument: ``consistency`` is not a value of the enum.
     """
-    if consistency not in evaluation_pb2.Consistency.values():
+    if consistency not in _CONSISTENCIES:
         raise InvalidArgument("consistency", f"unknown value {consistency}; use CACHED or STRONG")
     return consistency == evaluation_pb2.STRONG
 

@@ -78,15 +78,27 @@ def _member_rows(message: object) -> int:
     return len(message.user_ids) if isinstance(message, evaluation_pb2.ListSegmentMembersResponse) else 0
 
 
+#: In ``errors`` mode, a call that succeeded is still logged when it took this long.
+SLOW_CALL_SECONDS = 1.0
+
+
 class TelemetryInterceptor(aio.ServerInterceptor):
-    """Records metrics (when ``metrics`` is given) and logs one access line per RPC.
+    """Records metrics (when ``metrics`` is given) and logs access lines as ``access_log`` says.
+
+    Each method's handler is wrapped once, on its first call, and reused: the hot path pays
+    for one dictionary lookup, not for building a handler.
 
     Args:
-        metrics: where to count; ``None`` when metrics are off (the log line stays).
+        metrics: where to count; ``None`` when metrics are off.
+        access_log: ``all`` (a line per call), ``errors`` (calls that did not end OK, or took
+            ``SLOW_CALL_SECONDS`` or more) or ``off``.
     """
 
-    def __init__(self, metrics: ServerMetrics | None) -> None:
+    def __init__(self, metrics: ServerMetrics | None, access_log: str = "all") -> None:
         self._metrics = metrics
+        self._log_every_call = access_log == "all"
+        self._log_nothing = access_log == "off"
+        self._wrapped: dict[tuple[str, int], grpc.RpcMethodHandler[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -99,7 +111,13 @@ class TelemetryInterceptor(aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        rpc = Rpc.of(handler_call_details.method, handler)
+        key = (handler_call_details.method, id(handler))
+        wrapped = self._wrapped.get(key)
+        if wrapped is None:
+            wrapped = self._wrapped[key] = self._wrap(Rpc.of(handler_call_details.method, handler), handler)
+        return wrapped
+
+    def _wrap(self, rpc: Rpc, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary_response(rpc, handler.unary_unary), *_codecs(handler)
@@ -120,8 +138,21 @@ class TelemetryInterceptor(aio.ServerInterceptor):
 
     def _unary_response(self, rpc: Rpc, behavior: Behavior) -> Behavior:
         async def observed(request: Any, context: Context) -> Any:
-            with self._observing(rpc, context):
-                return await behavior(request, context)
+            self._started(rpc)
+            start = time.perf_counter()
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                response = await behavior(request, context)
+                code = _status_of(context) or grpc.StatusCode.OK
+                return response
+            except aio.AbortError:
+                code = _status_of(context) or grpc.StatusCode.UNKNOWN
+                raise
+            except asyncio.CancelledError:
+                code = _cancelled_status(context)
+                raise
+            finally:
+                self._record(rpc, code, time.perf_counter() - start, context)
 
         return observed
 
@@ -143,10 +174,13 @@ class TelemetryInterceptor(aio.ServerInterceptor):
         if rows and self._metrics is not None:
             self._metrics.member_rows_streamed.inc(rows)
 
-    @contextmanager
-    def _observing(self, rpc: Rpc, context: Context) -> Iterator[None]:
+    def _started(self, rpc: Rpc) -> None:
         if self._metrics is not None:
             self._metrics.started.labels(rpc.kind, rpc.service, rpc.method).inc()
+
+    @contextmanager
+    def _observing(self, rpc: Rpc, context: Context) -> Iterator[None]:
+        self._started(rpc)
         start = time.perf_counter()
         code = grpc.StatusCode.UNKNOWN
         try:
@@ -165,6 +199,10 @@ class TelemetryInterceptor(aio.ServerInterceptor):
         if self._metrics is not None:
             self._metrics.handled.labels(rpc.kind, rpc.service, rpc.method, code.name).inc()
             self._metrics.handling_seconds.labels(rpc.kind, rpc.service, rpc.method).observe(seconds)
+        if self._log_nothing or not (
+            self._log_every_call or code is not grpc.StatusCode.OK or seconds >= SLOW_CALL_SECONDS
+        ):
+            return
         level = logging.DEBUG if rpc.service in _QUIET_SERVICES else logging.INFO
         if access_log.isEnabledFor(level):
             duration_ms = round(seconds * 1000, 3)

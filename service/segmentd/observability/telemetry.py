@@ -34,8 +34,8 @@ class Telemetry:
         metrics: this server's metrics, or ``None`` when ``metrics_port`` is 0.
         endpoint: the ``/metrics`` HTTP listener, when metrics are on.
         tracing: the OpenTelemetry set-up, when the environment switched it on.
-        interceptors: for ``grpc.aio.server(interceptors=...)``: the telemetry interceptor
-            (always there: it writes the access log even with metrics off).
+        interceptors: for ``grpc.aio.server(interceptors=...)``: the telemetry interceptor,
+            unless metrics and the access log are both off.
     """
 
     metrics: ServerMetrics | None = None
@@ -79,7 +79,9 @@ class Telemetry:
         except BaseException:
             await telemetry.close()
             raise
-        telemetry.interceptors = (TelemetryInterceptor(telemetry.metrics),)
+        if telemetry.metrics is not None or settings.access_log != "off":
+            # Without one, gRPC skips its interceptor machinery on every call.
+            telemetry.interceptors = (TelemetryInterceptor(telemetry.metrics, settings.access_log),)
         return telemetry
 
     @property
