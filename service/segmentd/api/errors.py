@@ -54,12 +54,12 @@ class abort_on_domain_error:  # lower case: used as ``async with``, like context
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> bool:
+    ) -> None:
+        # Returns None, so nothing is ever suppressed (and type checkers know it).
         if error is None or isinstance(error, aio.AbortError) or not isinstance(error, Exception):
-            return False  # no error, a status the handler already set, or a cancellation
+            return  # no error, a status the handler already set, or a cancellation
         if isinstance(error, errors.SegmentError):
             await self._context.abort(status_for(error), str(error))  # raises AbortError
         else:
             log.error("unhandled error in a gRPC handler", exc_info=(kind, error, traceback))  # type: ignore[arg-type]
             await self._context.abort(grpc.StatusCode.INTERNAL, "internal error")
-        return False
