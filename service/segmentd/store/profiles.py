@@ -13,11 +13,12 @@ Python inside a transaction that holds the database write lock, which is as atom
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Text, delete, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, Select, Text, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -42,7 +43,12 @@ from segmentd.store.database import (
     write_session,
 )
 from segmentd.store.models import EventCountRow, ProfileRow, SegmentCatalogueRow
-from segmentd.store.queries import event_count_columns, trait_number, upsert_event_counts
+from segmentd.store.queries import (
+    event_count_columns,
+    event_count_parameters,
+    trait_number,
+    upsert_event_counts,
+)
 from segmentd.store.records import Event, Profile, UserSnapshot
 
 #: Rows per INSERT/IN list: far below the bound-parameter limits of asyncpg and SQLite.
@@ -116,20 +122,10 @@ class ProfileRepository:
             UserNotFound: no profile has this user id.
             StoreUnavailable: the database cannot be reached.
         """
-        keys = list(dict.fromkeys(windows))
-        catalogue_version = (
-            select(SegmentCatalogueRow.version).where(SegmentCatalogueRow.id == 1).scalar_subquery()
-        )
-        query = select(
-            ProfileRow.user_id,
-            ProfileRow.traits,
-            ProfileRow.create_time,
-            ProfileRow.update_time,
-            catalogue_version,
-            *event_count_columns(user_id, keys, now),
-        ).where(ProfileRow.user_id == user_id)
+        keys = tuple(sorted(set(windows)))
+        parameters = event_count_parameters(user_id, keys, now)
         async with read_session(self._sessions) as session:
-            row = (await session.execute(query)).one_or_none()
+            row = (await session.execute(_evaluation_query(keys), parameters)).one_or_none()
         if row is None:
             raise UserNotFound(f"no profile for user_id {user_id!r}")
         return UserSnapshot(
@@ -251,6 +247,25 @@ async def _upsert_sqlite(
         update(ProfileRow).where(ProfileRow.user_id == user_id).values(traits=traits, update_time=now)
     )
     return _profile(user_id, traits, stored[1], now)
+
+
+@functools.lru_cache(maxsize=256)
+def _evaluation_query(windows: tuple[tuple[str, int], ...]) -> Select[Any]:
+    """The one statement of a cache miss, built once per set of windows.
+
+    Building it costs more than running it, so it is kept: the user and the windows' first
+    days are bound parameters (``event_count_parameters``).
+    """
+    version = select(SegmentCatalogueRow.version).where(SegmentCatalogueRow.id == 1)
+    catalogue_version = version.scalar_subquery()
+    return select(
+        ProfileRow.user_id,
+        ProfileRow.traits,
+        ProfileRow.create_time,
+        ProfileRow.update_time,
+        catalogue_version,
+        *event_count_columns(windows),
+    ).where(ProfileRow.user_id == bindparam("user_id"))
 
 
 def _daily_totals(events: Sequence[Event]) -> dict[tuple[str, str, date], int]:

@@ -8,30 +8,43 @@ upsert_event_counts(...)        per-day upsert adding counts: count = events.cou
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Label, String, func, literal, select
+from sqlalchemy import ColumnElement, Date, Insert, Label, String, bindparam, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from segmentd.engine.times import event_window_start
 from segmentd.store.models import EventCountRow, ProfileRow
 
 
-def event_count_columns(user_id: str, windows: Iterable[tuple[str, int]], now: datetime) -> list[Label[Any]]:
+def event_count_columns(windows: Iterable[tuple[str, int]]) -> list[Label[Any]]:
     """Return one scalar subquery per window: the user's count of that event in it (0 if none).
 
-    Each one is a range scan of the events primary key (user_id, name, day).
+    Each one is a range scan of the events primary key (user_id, name, day). The user is the
+    bound parameter ``user_id``, and the first day of window ``i`` (when it has one) is
+    ``start_i``: see :func:`event_count_parameters`.
     """
     columns: list[Label[Any]] = []
     for index, (name, within_days) in enumerate(windows):
-        conditions = [EventCountRow.user_id == user_id, EventCountRow.name == name]
-        start = event_window_start(now, within_days)
-        if start is not None:
-            conditions.append(EventCountRow.day >= start)
+        conditions = [EventCountRow.user_id == bindparam("user_id"), EventCountRow.name == name]
+        if within_days:
+            conditions.append(EventCountRow.day >= bindparam(f"start_{index}", type_=Date()))
         total = select(func.coalesce(func.sum(EventCountRow.count), 0)).where(*conditions)
         columns.append(total.scalar_subquery().label(f"window_{index}"))
     return columns
+
+
+def event_count_parameters(
+    user_id: str, windows: Iterable[tuple[str, int]], now: datetime
+) -> dict[str, str | date]:
+    """The parameters of :func:`event_count_columns` for ``user_id`` at ``now``."""
+    parameters: dict[str, str | date] = {"user_id": user_id}
+    for index, (_, within_days) in enumerate(windows):
+        start = event_window_start(now, within_days)
+        if start is not None:
+            parameters[f"start_{index}"] = start
+    return parameters
 
 
 def trait_number(dialect: str, path: Sequence[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
