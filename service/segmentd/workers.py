@@ -9,6 +9,9 @@ notifications (DESIGN.md §5), within the cross-replica bound. That is why worke
 PostgreSQL: on SQLite nothing would tell one worker of another's writes, and a client whose
 next connection lands on another worker would not read its own write.
 
+With ``--metrics-port P``, worker ``n`` serves its metrics on port ``P + n`` (each process
+counts its own calls; a Prometheus job scrapes them all).
+
 On SIGTERM or SIGINT the supervisor passes SIGTERM on (each worker drains its calls) and
 exits once they have; if a worker dies, the others are stopped and the supervisor exits with
 a failure, for the process manager to restart the whole.
@@ -58,9 +61,12 @@ async def serve_workers(settings: Settings) -> int:
     with _reserved_port(settings.host, settings.port) as port:
         context = multiprocessing.get_context("spawn")
         ready: Queue[int] = context.Queue()
-        worker_settings = replace(settings, port=port, workers=1, migrate=False)
         workers = [
-            context.Process(target=_run_worker, args=(worker_settings, ready), name=f"segmentd-worker-{n}")
+            context.Process(
+                target=_run_worker,
+                args=(_worker_settings(settings, port, n), ready),
+                name=f"segmentd-worker-{n}",
+            )
             for n in range(settings.workers)
         ]
         for worker in workers:
@@ -75,6 +81,12 @@ async def serve_workers(settings: Settings) -> int:
     status = await _supervise(workers)
     _stop(workers, settings.shutdown_grace_seconds + 5)
     return status
+
+
+def _worker_settings(settings: Settings, port: int, number: int) -> Settings:
+    """Worker ``number``'s settings: the shared port, and metrics on a port of its own."""
+    metrics_port = settings.metrics_port + number if settings.metrics_port else 0
+    return replace(settings, port=port, workers=1, migrate=False, metrics_port=metrics_port)
 
 
 def _run_worker(settings: Settings, ready: Queue[int]) -> None:
