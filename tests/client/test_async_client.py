@@ -232,3 +232,18 @@ async def test_import_profiles__callers_iterable_fails__nothing_stored(client: A
         await client.import_profiles(profiles())
     with pytest.raises(NotFound):
         await client.get_profile("a")
+
+
+async def test_evaluate_user__freshness_and_strong__mapped_from_the_server(client: AsyncClient):
+    # Given
+    await client.apply_segment(FREE)
+    await client.upsert_profile("u1", {"plan": "free"})
+    # When
+    first = await client.evaluate_user("u1")
+    cached = await client.evaluate_user("u1")
+    strong = await client.evaluate_user("u1", consistency="strong")
+    # Then: the cached answer keeps its read time; a STRONG one reads again
+    assert first.segments == cached.segments == strong.segments == ("free",)
+    assert first.profile_read_at is not None and first.segments_read_at is not None
+    assert cached.profile_read_at == first.profile_read_at
+    assert strong.profile_read_at is not None and strong.profile_read_at > first.profile_read_at
