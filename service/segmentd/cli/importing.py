@@ -12,7 +12,6 @@ to report every unreadable row.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -32,6 +31,7 @@ from segmentd.import_formats import (
     read_jsonl,
 )
 from segmentd_client import Client, ImportResult, errors
+from segmentd_client._importing import PositionMap
 
 DEFAULT_BATCH_SIZE: Final = 500
 #: Invalid rows printed one by one; the summary counts them all.
@@ -191,7 +191,7 @@ def _invalid_rows(count: int) -> str:
     return f"{count} invalid row{'' if count == 1 else 's'}"
 
 
-class LineMap:
+class LineMap(PositionMap):
     """Remembers the file line of each profile sent, by its 1-based position in the stream.
 
     Lines usually follow positions at a constant offset, so only the positions where the
@@ -199,28 +199,9 @@ class LineMap:
     with the size of the file.
     """
 
-    def __init__(self) -> None:
-        self._starts: list[int] = []
-        self._offsets: list[int] = []
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
-
-    def add(self, line: int) -> int:
-        """Record the next profile sent, read at ``line``; return its position (from 1)."""
-        self._count += 1
-        offset = line - self._count
-        if not self._offsets or self._offsets[-1] != offset:
-            self._starts.append(self._count)
-            self._offsets.append(offset)
-        return self._count
-
     def line_of(self, index: int) -> int | None:
         """Return the line of the profile at position ``index``, or None if none was sent there."""
-        if not 1 <= index <= self._count:
-            return None
-        return index + self._offsets[bisect_right(self._starts, index) - 1]
+        return self.get(index)
 
     def locate(self, text: str) -> tuple[int | None, str]:
         """Split a server message ``profiles[i].field: why`` into ``(line, "field: why")``.
