@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +25,14 @@ from pathlib import Path
 import pytest
 
 from segmentd.cli import main
+from tests.observability.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CLIENT_README = (ROOT / "client" / "README.md").read_text(encoding="utf-8")
 TOUR = README.split("\n## A tour\n", 1)[1].split("\n## ", 1)[0]
+#: The metrics port the README shows; the test's server uses a free one in its place.
+README_METRICS_PORT = 9090
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```$", re.S | re.M)
 
 
@@ -56,11 +60,13 @@ def _blocks(text: str) -> list[tuple[str, str]]:
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The tour's first command, `uv run segmentd serve`, in a fresh folder; yields its target."""
     (language, text), *_ = _blocks(TOUR)
-    assert (language, text.strip()) == ("sh", "uv run segmentd serve")
+    assert (language, text.strip()) == ("sh", f"uv run segmentd serve --metrics-port {README_METRICS_PORT}")
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    metrics_port = free_port()
+    monkeypatch.setenv("TOUR_METRICS_PORT", str(metrics_port))
     segmentd = Path(sys.executable).with_name("segmentd")
     process = subprocess.Popen(
-        [str(segmentd), "serve", "--port", "0", "--host", "127.0.0.1"],
+        [str(segmentd), "serve", "--port", "0", "--host", "127.0.0.1", "--metrics-port", str(metrics_port)],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -96,12 +102,23 @@ def _run(step: Step, capsys: pytest.CaptureFixture[str]) -> list[str]:
     words = shlex.split(step.command)
     if words[0] == "cat":
         return Path(words[1]).read_text(encoding="utf-8").splitlines()
+    if words[0] == "curl":
+        return _curl_grep(words)
     assert words[:3] == ["uv", "run", "segmentd"], step.command
     capsys.readouterr()
     status = main(words[3:])
     out, err = capsys.readouterr()
     assert status == 0, f"{step.command}: exit {status}: {err}"
     return (out + err).splitlines()
+
+
+def _curl_grep(words: list[str]) -> list[str]:
+    """``curl -s localhost:PORT/metrics | grep PATTERN``, on the port the test's server uses."""
+    assert words[:2] == ["curl", "-s"] and words[3:5] == ["|", "grep"], words
+    url = "http://" + words[2].replace(f":{README_METRICS_PORT}", f":{os.environ['TOUR_METRICS_PORT']}")
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return [line for line in text.splitlines() if re.search(words[5], line)]
 
 
 def _script_output(code: str) -> list[str]:
