@@ -95,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     first, last = samples[0][1] // 1024, samples[-1][1] // 1024
     print(
-        f"{arguments.users} users evaluated in {elapsed:.0f} s; RSS {first:.0f} MiB at start, {last:.0f} at the end"
+        f"{arguments.users} users evaluated in {elapsed:.0f} s;"
+        f" RSS {first} MiB at the start, {last} MiB at the end"
     )
     return 0
 
