@@ -236,7 +236,12 @@ def _status_of(context: Context) -> grpc.StatusCode | None:
     return _CODE_BY_VALUE.get(code, grpc.StatusCode.UNKNOWN) if isinstance(code, int) else None
 
 
+#: A call cancelled this close to its deadline was cut by the deadline: the client's own timer
+#: fires at the same instant as the server's and its cancellation may arrive first.
+_DEADLINE_SLACK_SECONDS = 0.1
+
+
 def _cancelled_status(context: Context) -> grpc.StatusCode:
     remaining = context.time_remaining()
-    expired = remaining is not None and remaining <= 0
+    expired = remaining is not None and remaining <= _DEADLINE_SLACK_SECONDS
     return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
