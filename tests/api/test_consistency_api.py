@@ -6,6 +6,7 @@ process's view of the file: no notifications reach this server) or by SQL run di
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -68,6 +69,17 @@ async def _set_plan_directly(engine: AsyncEngine, user_id: str, plan: str) -> No
         )
 
 
+async def _warm(evaluation: Any, server: RunningServer, user_id: str) -> None:
+    """Evaluate until the user's entry stays cached: on PostgreSQL, the notification of the
+    upsert just made may arrive after the first evaluation and drop the entry once more."""
+    for _ in range(50):
+        await evaluation.EvaluateUser(_request(user_id))
+        await asyncio.sleep(0.1)
+        if server.profile_cache.get(user_id) is not None:
+            return
+    raise AssertionError(f"{user_id} never stayed cached")
+
+
 async def test_strong__profile_written_directly_in_the_database__seen_at_once(
     segments, profiles, evaluation, direct_sql
 ):
@@ -127,10 +139,13 @@ async def test_unknown_consistency__invalid_argument_naming_the_field(profiles, 
     assert "consistency" in (raised.value.details() or "")
 
 
-async def test_freshness__cached_verdict__says_when_its_profile_was_read(segments, profiles, evaluation):
+async def test_freshness__cached_verdict__says_when_its_profile_was_read(
+    segments, profiles, evaluation, server: RunningServer
+):
     # Given
     await create_segment(segments, FREE)
     await upsert(profiles, "u1", {"plan": "free"})
+    await _warm(evaluation, server, "u1")
     # When
     first = await evaluation.EvaluateUser(_request("u1"))
     second = await evaluation.EvaluateUser(_request("u1"))
@@ -167,7 +182,7 @@ async def test_write_to_one_user__other_users_stay_cached(
     await create_segment(segments, FREE)
     for user_id in ("u1", "u2"):
         await upsert(profiles, user_id, {"plan": "free"})
-        await evaluation.EvaluateUser(_request(user_id))
+        await _warm(evaluation, server, user_id)
     hits = server.profile_cache.hits
     # When: one of them is written
     await upsert(profiles, "u1", {"plan": "pro"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -186,9 +187,14 @@ async def test_evaluate_user__deleted_user__not_found_on_the_next_call(catalogue
 async def test_evaluate_user__cache_hit__no_database_round_trip(
     catalogue, server: RunningServer, profiles, evaluation
 ):
-    # Given: a warm cache
+    # Given: a warm cache. On PostgreSQL the upsert's own notification may arrive after the
+    # first evaluation and drop the entry once more: warm until the entry stays.
     await upsert(profiles, "u1", {"plan": "free"})
-    await evaluation.EvaluateUser(evaluation_pb2.EvaluateUserRequest(user_id="u1"))
+    for _ in range(50):
+        await evaluation.EvaluateUser(evaluation_pb2.EvaluateUserRequest(user_id="u1"))
+        await asyncio.sleep(0.1)
+        if server.profile_cache.get("u1") is not None:
+            break
     statements: list[str] = []
 
     def record(_conn, _cursor, statement, *_args):
