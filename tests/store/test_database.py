@@ -92,7 +92,7 @@ async def test_repositories__store_down__store_unavailable(url: str) -> None:
         with pytest.raises(StoreUnavailable):
             await ProfileRepository(sessions).get("u1")
         with pytest.raises(StoreUnavailable):
-            await SegmentRepository(sessions).current_rules()
+            await SegmentRepository(sessions).catalogue_changes({})
         with pytest.raises(StoreUnavailable):
             await ProfileRepository(sessions).upsert("u1", {"a": 1})
         with pytest.raises(StoreUnavailable):

@@ -254,11 +254,21 @@ async def test_delete__referrer_deleted__its_references_go_too(segments: Segment
     await segments.delete("base")  # x no longer references it
 
 
-async def test_current_rules__all_current_versions(segments: SegmentRepository) -> None:
+async def test_catalogue_changes__nothing_known__all_current_versions(segments: SegmentRepository) -> None:
     a = await segments.create("a", "", FREE, {})
     a2 = await segments.update("a", etag=a.etag, rule=PAYING)
     b = await segments.create("b", "", ref("a"), {})
-    assert await segments.current_rules() == {"a": a2, "b": b}
+    changes = await segments.catalogue_changes({})
+    assert (changes.changed, changes.removed) == ({"a": a2, "b": b}, frozenset())
+    assert changes.version == await segments.catalogue_version()
+
+
+async def test_catalogue_changes__known_etags__only_what_changed(segments: SegmentRepository) -> None:
+    a = await segments.create("a", "", FREE, {})
+    b = await segments.create("b", "", FREE, {})
+    b2 = await segments.update("b", etag=b.etag, rule=PAYING)
+    changes = await segments.catalogue_changes({"a": a.etag, "b": b.etag, "gone": "0"})
+    assert (changes.changed, changes.removed) == ({"b": b2}, frozenset({"gone"}))
 
 
 async def test_catalogue_version__changes_on_every_write_only(

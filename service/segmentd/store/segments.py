@@ -234,14 +234,6 @@ class SegmentRepository:
             if rowcount(deleted) != 1:
                 raise etag_mismatch(name)
 
-    async def current_rules(self) -> dict[str, Segment]:
-        """Return the current version of every segment, by name.
-
-        Raises:
-            StoreUnavailable: the database cannot be reached.
-        """
-        return dict((await self.catalogue_changes({})).changed)
-
     @store_operation
     async def catalogue_changes(self, known_etags: Mapping[str, str]) -> CatalogueChanges:
         """Return the catalogue version and what changed since the segments of ``known_etags``.
