@@ -37,6 +37,7 @@ Context = aio.ServicerContext[Any, Any]
 _MISSING_KEY = (grpc.StatusCode.UNAUTHENTICATED, "missing API key: send 'authorization: Bearer <key>'")
 _INVALID_KEY = (grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked API key")
 _STORE_DOWN = (grpc.StatusCode.UNAVAILABLE, "cannot check the API key: database unavailable")
+_CHECK_FAILED = (grpc.StatusCode.INTERNAL, "internal error")
 
 
 def access_control(
@@ -102,6 +103,10 @@ class AuthInterceptor(aio.ServerInterceptor):
         except StoreUnavailable:
             log.warning("%s refused: the store cannot check API keys", method)
             return _STORE_DOWN
+        except Exception:
+            # Refuse (never let the call through) and say nothing more, as the error boundary does.
+            log.exception("%s refused: checking its API key failed", method)
+            return _CHECK_FAILED
         if identity is None:
             log.warning("%s refused: unknown or revoked API key", method)
             return _INVALID_KEY
