@@ -12,7 +12,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from sqlalchemy import text
 
-from segmentd.server import RunningServer
+from segmentd.config import settings_for_tests
+from segmentd.server import RunningServer, start_server
 from segmentd.store.database import create_engine
 from segmentd_client.v1 import (
     evaluation_pb2,
@@ -289,3 +290,22 @@ async def test_call__keys_cannot_be_checked__refused_never_let_through(store_url
     # UNAVAILABLE, the caller may retry); PostgreSQL as a programming error: INTERNAL. Either
     # way the key is neither accepted nor called invalid.
     assert code == (grpc.StatusCode.UNAVAILABLE if dialect == "sqlite" else grpc.StatusCode.INTERNAL)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"host": "0.0.0.0"}, ["access control is OFF", "TLS is off"]),
+        ({"host": "0.0.0.0", "require_auth": True}, ["TLS is off"]),
+        ({"host": "127.0.0.1"}, []),
+    ],
+)
+async def test_start__reachable_by_others__warns_what_is_off(
+    store_url: str, caplog: pytest.LogCaptureFixture, overrides: dict[str, object], expected: list[str]
+):
+    caplog.set_level(logging.WARNING, logger="segmentd.server")
+    settings = settings_for_tests(database_url=store_url, migrate=False, **overrides)
+    running = await start_server(settings)
+    await running.stop(None)
+    said = [record.getMessage() for record in caplog.records if record.name == "segmentd.server"]
+    assert [next((part for part in expected if part in line), line) for line in said] == expected

@@ -10,6 +10,7 @@ import pytest
 
 from segmentd.cli.common import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from segmentd.config import settings_for_tests
+from segmentd.observability import probe
 from segmentd.security.tls import TLSFilesError
 from segmentd.server import RunningServer, start_server
 from segmentd_client import TLS, AsyncClient, Client, errors
@@ -195,3 +196,24 @@ async def test_serve__tls_key_without_certificate__usage_error(segmentd: Segment
     result = await segmentd("serve", "--port", "0", "--database-url", store_url, "--tls-key", "k.pem")
     assert result.status == EXIT_USAGE
     assert "tls_cert and tls_key must be given together" in result.err
+
+
+async def test_probe__mutual_tls_and_auth__serving_with_the_tls_variables(
+    store_url: str, authority: Authority
+):
+    # Given: the container's health probe, and a server with mutual TLS and access control
+    running = await _start(store_url, authority, mutual=True, require_auth=True)
+    try:
+        target = ("--target", _target(running), "--timeout", "2")
+        environ = {
+            "SEGMENTD_TLS_CA": str(authority.ca),
+            "SEGMENTD_TLS_CLIENT_CERT": str(authority.client.cert),
+            "SEGMENTD_TLS_CLIENT_KEY": str(authority.client.key),
+        }
+        # When / Then: with the client variables it needs no key; without them it cannot connect
+        assert await asyncio.to_thread(probe.main, list(target), environ) == 0
+        assert await asyncio.to_thread(probe.main, list(target), {}) == 1
+        missing = {**environ, "SEGMENTD_TLS_CA": str(authority.ca) + ".missing"}
+        assert await asyncio.to_thread(probe.main, list(target), missing) == 1
+    finally:
+        await running.stop(None)
