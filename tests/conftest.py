@@ -41,7 +41,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 #: Emptied before each PostgreSQL test (segment_catalogue keeps its one row).
-_TABLES = "events, profiles, segment_references, segment_versions, segments"
+_TABLES = "api_keys, events, profiles, segment_references, segment_versions, segments"
 
 
 def _postgres_unavailable(reason: str) -> None:

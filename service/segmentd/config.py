@@ -51,6 +51,15 @@ class Settings:
             stderr is a terminal, JSON otherwise.
         access_log: ``all`` (a line per call), ``errors`` (calls that did not end OK, or
             took a second or more) or ``off``.
+        require_auth: refuse every call but health and reflection without an API key
+            holding the method's scope (keys: ``segmentd keys create``). Production
+            deployments must switch it on.
+        auth_cache_seconds: how long a checked API key's verdict is reused: the longest a
+            revoked key keeps working on any replica (0: check every call).
+        tls_cert: PEM certificate chain the server presents; with ``tls_key``, serves TLS.
+        tls_key: PEM private key of ``tls_cert``.
+        tls_client_ca: PEM roots that client certificates must chain to: mutual TLS, a
+            call without a valid client certificate is refused.
     """
 
     host: str = "[::]"
@@ -75,17 +84,27 @@ class Settings:
     metrics_port: int = 0
     log_format: str = "auto"
     access_log: str = "errors"
+    require_auth: bool = False
+    auth_cache_seconds: float = 5.0
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
 
     def __post_init__(self) -> None:
         """Refuse settings that name no known choice.
 
         Raises:
-            ValueError: ``access_log`` is none of ``ACCESS_LOG_MODES``.
+            ValueError: ``access_log`` is none of ``ACCESS_LOG_MODES``, or the TLS files
+                are given without the certificate and key they need.
         """
         if self.access_log not in ACCESS_LOG_MODES:
             raise ValueError(
                 f"access_log must be one of {', '.join(ACCESS_LOG_MODES)}, not {self.access_log!r}"
             )
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key must be given together")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ValueError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
 
     @property
     def rule_limits(self) -> RuleLimits:

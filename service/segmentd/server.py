@@ -31,6 +31,9 @@ from segmentd.membership import Membership
 from segmentd.observability.telemetry import Telemetry
 from segmentd.population import PercentileThresholds
 from segmentd.profiles import ProfileCache, ProfileDirectory
+from segmentd.security.exposure import exposure_warnings
+from segmentd.security.interceptor import access_control
+from segmentd.security.tls import server_credentials
 from segmentd.segments import SegmentCatalog
 from segmentd.store.database import create_engine, create_sessionmaker
 from segmentd.store.health import ping
@@ -89,7 +92,11 @@ class RunningServer:
 
 
 async def start_server(settings: Settings) -> RunningServer:
-    """Build the application from ``settings`` and start serving; return once listening."""
+    """Build the application from ``settings`` and start serving; return once listening.
+
+    Raises:
+        TLSFilesError: a TLS file named in ``settings`` cannot be read.
+    """
     engine = create_engine(settings.database_url, statement_timeout_ms=settings.statement_timeout_ms)
     if settings.migrate:
         await migrate(engine)
@@ -113,7 +120,8 @@ async def start_server(settings: Settings) -> RunningServer:
     # Metrics, access log and tracing; started before aio.server(), which tracing instruments.
     telemetry = await Telemetry.start(settings, engine, caches={"profiles": profile_cache})
     server = aio.server(
-        interceptors=telemetry.interceptors,
+        # Telemetry outermost, so refused calls are counted under their codes too.
+        interceptors=(*telemetry.interceptors, *access_control(settings, sessions)),
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -132,7 +140,7 @@ async def start_server(settings: Settings) -> RunningServer:
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    port = _listen(server, settings)
     await server.start()
     running = RunningServer(
         server, port, engine, health_servicer, catalog, profile_cache, percentiles, telemetry=telemetry
@@ -144,6 +152,17 @@ async def start_server(settings: Settings) -> RunningServer:
     running._tasks.append(asyncio.create_task(_watch_store(engine, health_servicer)))
     log.info("segmentd listening on %s:%d (store: %s)", settings.host, port, engine.url.render_as_string())
     return running
+
+
+def _listen(server: aio.Server, settings: Settings) -> int:
+    """Add the port (TLS when the settings name a certificate); warn if others reach it unprotected."""
+    credentials = server_credentials(settings)
+    for warning in exposure_warnings(settings):
+        log.warning(warning)
+    address = f"{settings.host}:{settings.port}"
+    if credentials is None:
+        return server.add_insecure_port(address)
+    return server.add_secure_port(address, credentials)
 
 
 def _cache_invalidation(catalog: SegmentCatalog, profile_cache: ProfileCache) -> ChangeCallbacks:

@@ -23,7 +23,7 @@ from typing import Any, Final, NoReturn
 
 import click
 
-from segmentd_client import Client, errors
+from segmentd_client import TLS, Client, errors
 from segmentd_client.definitions import DefinitionError
 
 EXIT_OK: Final = 0
@@ -90,8 +90,53 @@ def reporting(target: str) -> Iterator[None]:
         fail(EXIT_INVALID, str(exc))
 
 
+def _tls(use_tls: bool, ca: str | None, cert: str | None, key: str | None) -> TLS | None:
+    """The client's TLS settings: any TLS option switches TLS on; none leaves it plaintext."""
+    if not (use_tls or ca or cert or key):
+        return None
+    if bool(cert) != bool(key):
+        fail(EXIT_USAGE, "--tls-client-cert and --tls-client-key must be given together")
+    try:
+        return TLS.from_files(ca=ca, cert=cert, key=key)
+    except OSError as exc:
+        fail(EXIT_USAGE, f"cannot read a TLS file: {exc}")
+
+
+def _tls_options(function: Callable[..., int]) -> Callable[..., int]:
+    options = (
+        click.option(
+            "--tls/--no-tls",
+            "use_tls",
+            envvar="SEGMENTD_TLS",
+            default=False,
+            help="Call over TLS, verifying the server with the system's roots (env SEGMENTD_TLS).",
+        ),
+        click.option(
+            "--tls-ca",
+            envvar="SEGMENTD_TLS_CA",
+            default=None,
+            help="PEM roots that verify the server; implies --tls (env SEGMENTD_TLS_CA).",
+        ),
+        click.option(
+            "--tls-client-cert",
+            envvar="SEGMENTD_TLS_CLIENT_CERT",
+            default=None,
+            help="PEM certificate for mutual TLS (env SEGMENTD_TLS_CLIENT_CERT).",
+        ),
+        click.option(
+            "--tls-client-key",
+            envvar="SEGMENTD_TLS_CLIENT_KEY",
+            default=None,
+            help="PEM private key of --tls-client-cert (env SEGMENTD_TLS_CLIENT_KEY).",
+        ),
+    )
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 def client_command(function: Callable[..., int]) -> Callable[..., int]:
-    """Add ``--target``, ``--key`` and ``--timeout`` to a command; it gets a ``Client`` as ``client``."""
+    """Add ``--target``, ``--key``, ``--timeout`` and the TLS options; the command gets a ``Client``."""
 
     @click.option(
         "--target",
@@ -102,9 +147,21 @@ def client_command(function: Callable[..., int]) -> Callable[..., int]:
     )
     @click.option("--key", envvar="SEGMENTD_API_KEY", default=None, help="API key (env SEGMENTD_API_KEY).")
     @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds a call may take.")
+    @_tls_options
     @functools.wraps(function)
-    def with_client(*args: Any, target: str, key: str | None, timeout: float, **kwargs: Any) -> int:
-        with Client(target, api_key=key, timeout=timeout) as client, reporting(target):
+    def with_client(  # noqa: PLR0913 - one parameter per connection option
+        *args: Any,
+        target: str,
+        key: str | None,
+        timeout: float,
+        use_tls: bool,
+        tls_ca: str | None,
+        tls_client_cert: str | None,
+        tls_client_key: str | None,
+        **kwargs: Any,
+    ) -> int:
+        tls = _tls(use_tls, tls_ca, tls_client_cert, tls_client_key)
+        with Client(target, api_key=key, tls=tls, timeout=timeout) as client, reporting(target):
             return function(*args, client=client, **kwargs)
 
     return with_client

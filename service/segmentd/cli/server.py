@@ -102,6 +102,15 @@ def serve(**flags: Any) -> int:
     """
     settings = _settings(flags)
     _configure_logging(settings.log_format)
+    from segmentd.security.tls import TLSFilesError
+
+    try:
+        return _run_server(settings)
+    except TLSFilesError as exc:
+        fail(EXIT_USAGE, str(exc))
+
+
+def _run_server(settings: Settings) -> int:
     if settings.workers <= 1:
         from segmentd.server import serve as run_server
 

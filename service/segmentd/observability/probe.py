@@ -6,6 +6,10 @@ reason on stderr; 2 for a usage error. Docker reads any non-zero status as unhea
 
     segmentd-probe                              # localhost:$SEGMENTD_PORT (50051)
     segmentd-probe --target db-host:50051 --service segmentd.v1.EvaluationService
+
+When the server speaks TLS, the probe does too if ``SEGMENTD_TLS_CA`` names the roots that
+verify it (and, for mutual TLS, ``SEGMENTD_TLS_CLIENT_CERT`` and ``SEGMENTD_TLS_CLIENT_KEY``
+its own pair): the variables the command line's clients read. No API key is needed.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -39,9 +44,27 @@ def _parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     return parser
 
 
-def check(target: str, service: str = "", timeout: float = 3.0) -> tuple[bool, str]:
+def _channel(target: str, environ: Mapping[str, str]) -> grpc.Channel:
+    """A TLS channel when ``SEGMENTD_TLS_CA`` is set, a plaintext one otherwise."""
+    ca = environ.get("SEGMENTD_TLS_CA")
+    if not ca:
+        return grpc.insecure_channel(target)
+
+    def read(variable: str) -> bytes | None:
+        path = environ.get(variable)
+        return Path(path).read_bytes() if path else None
+
+    credentials = grpc.ssl_channel_credentials(
+        read("SEGMENTD_TLS_CA"), read("SEGMENTD_TLS_CLIENT_KEY"), read("SEGMENTD_TLS_CLIENT_CERT")
+    )
+    return grpc.secure_channel(target, credentials)
+
+
+def check(
+    target: str, service: str = "", timeout: float = 3.0, environ: Mapping[str, str] = os.environ
+) -> tuple[bool, str]:
     """Ask ``target``'s health service about ``service``; return (serving, what it said)."""
-    with grpc.insecure_channel(target) as channel:
+    with _channel(target, environ) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
@@ -54,7 +77,11 @@ def check(target: str, service: str = "", timeout: float = 3.0) -> tuple[bool, s
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
     """Run the probe; return the exit status."""
     arguments = _parser(environ).parse_args(argv)
-    serving, said = check(arguments.target, arguments.service, arguments.timeout)
+    try:
+        serving, said = check(arguments.target, arguments.service, arguments.timeout, environ)
+    except OSError as error:
+        print(f"segmentd-probe: cannot read a TLS file ({error})", file=sys.stderr)
+        return NOT_SERVING
     if serving:
         return SERVING
     print(f"segmentd-probe: {arguments.target} is not serving ({said})", file=sys.stderr)

@@ -6,6 +6,7 @@
     segment_versions(name, version, ...)         PK (name, version); every version ever written
     segment_references(name, referenced_name)    edges of the reference graph (current versions)
     segment_catalogue(id = 1, version)           one row; +1 on every change to ``segments`` (trigger)
+    api_keys(key_id PK, key_hash, scopes, ...)   API keys, stored hashed (segmentd.security)
 
 JSON columns are JSONB on PostgreSQL (GIN-indexable, ``jsonb_typeof``) and JSON (text checked by
 JSON1) on SQLite. Schema changes go through Alembic (``service/segmentd/store/migrations``); the
@@ -143,6 +144,21 @@ class SegmentCatalogueRow(Base):
     version: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class ApiKeyRow(Base):
+    """An API key: its public id, the SHA-256 of the whole key, never the key itself."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: Space-separated scope names, as ``segmentd keys create --scope`` gave them.
+    scopes: Mapped[str] = mapped_column(Text, nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    #: Set once by ``segmentd keys revoke``; the row stays, so listings show what was revoked when.
+    revoke_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 profiles_table = ProfileRow.__table__

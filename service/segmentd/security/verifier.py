@@ -1,0 +1,89 @@
+"""From a presented API key to what it may do, with a short cache in front of the store.
+
+    identify(key) ──cache hit──> Identity | None
+         └─miss─> hash ─> store.find(id) ─> valid, not revoked, hash matches? ─> cache ─> answer
+
+Verdicts are cached for ``ttl`` seconds (``--auth-cache-seconds``), refusals as well as
+grants, keyed by the key's hash so no key is kept in memory after its call. That TTL is the
+bound on revocation: a key revoked on any replica, or straight in the database, is refused
+everywhere at most ``ttl`` seconds later. Caching refusals keeps a flood of bad keys from
+becoming a flood of queries; new keys are random, so no one presents one before it exists.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cachetools import TTLCache
+
+from segmentd.security.keys import hash_matches, key_hash, key_id_of
+from segmentd.store.api_keys import ApiKeyRepository
+
+#: Verdicts kept at most; beyond it the least recently used is forgotten.
+DEFAULT_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A verified key.
+
+    Attributes:
+        key_id: the key's public id (safe to log).
+        scopes: the scopes it grants.
+    """
+
+    key_id: str
+    scopes: frozenset[str]
+
+
+class KeyVerifier:
+    """Checks API keys against the store.
+
+    Args:
+        keys: the store's API keys.
+        ttl: seconds a verdict is reused (0: every call reads the store).
+        maxsize: verdicts kept at most.
+        timer: clock for the cache (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        keys: ApiKeyRepository,
+        ttl: float,
+        maxsize: int = DEFAULT_CACHE_SIZE,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._keys = keys
+        self._cache: TTLCache[str, Identity | None] | None = (
+            TTLCache(maxsize, ttl, timer) if ttl > 0 else None
+        )
+
+    async def identify(self, key: str) -> Identity | None:
+        """Return who ``key`` is, or ``None`` when it is malformed, unknown or revoked.
+
+        Raises:
+            StoreUnavailable: the store does not answer (the key is neither good nor bad).
+        """
+        digest = key_hash(key)
+        if self._cache is not None and digest in self._cache:
+            return self._cache[digest]
+        identity = await self._look_up(key)
+        if self._cache is not None:
+            self._cache[digest] = identity
+        return identity
+
+    async def _look_up(self, key: str) -> Identity | None:
+        key_id = key_id_of(key)
+        if key_id is None:
+            return None
+        record = await self._keys.find(key_id)
+        if record is None or record.revoke_time is not None or not hash_matches(key, record.key_hash):
+            return None
+        return Identity(record.key_id, record.scopes)
+
+    def forget(self) -> None:
+        """Drop every cached verdict (after a revocation this process made itself)."""
+        if self._cache is not None:
+            self._cache.clear()
