@@ -74,7 +74,7 @@ class Settings:
     statement_timeout_ms: int = 30_000
     database_pool_size: int = 10
     database_max_overflow: int = 10
-    database_pool_timeout_seconds: float = 2.0
+    database_pool_timeout_seconds: float = 5.0
     database_connect_timeout_seconds: float = 2.0
     stream_connections: int = 5
     idle_in_transaction_timeout_ms: int = 60_000

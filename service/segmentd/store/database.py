@@ -36,7 +36,6 @@ from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine, Result, make_url
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -46,6 +45,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from segmentd.errors import ResourceExhausted, StoreUnavailable
 from segmentd.sqlgen.functions import register_sqlite_functions
+from segmentd.store.acquire import AcquireLimits, bound_acquisition, bounded, connect
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -90,15 +90,10 @@ class DatabaseSettings:
     connect_timeout_s: float = 2.0
     pool_size: int = 10
     max_overflow: int = 10
-    pool_timeout_s: float = 2.0
+    pool_timeout_s: float = 5.0
     pool_recycle_s: int = 1_800
     sqlite_busy_timeout_ms: int = 5_000
     idle_in_transaction_timeout_ms: int = 60_000
-
-    @property
-    def acquire_timeout_s(self) -> float:
-        """The longest taking a working connection may last: pool wait, connect and ping."""
-        return self.pool_timeout_s + self.connect_timeout_s
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -137,44 +132,6 @@ def create_engine(
     if parsed.get_backend_name() == "sqlite":
         return _create_sqlite_engine(parsed, settings)
     return _create_postgresql_engine(parsed, settings)
-
-
-# The acquire timeout of each PostgreSQL engine (SQLite needs none: its file does not hang).
-_ACQUIRE_TIMEOUTS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
-
-
-def acquire_timeout(bind: AsyncEngine | Engine | Connection) -> float | None:
-    """Return how long taking a connection of ``bind`` may last (None: unbounded, SQLite)."""
-    if isinstance(bind, AsyncEngine):
-        return _ACQUIRE_TIMEOUTS.get(bind.sync_engine)
-    return _ACQUIRE_TIMEOUTS.get(bind.engine if isinstance(bind, Connection) else bind)
-
-
-@asynccontextmanager
-async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """Like ``engine.connect()``, but a server that does not answer fails within the acquire timeout.
-
-    Raises:
-        StoreUnavailable: no working connection within the acquire timeout.
-    """
-    connection = await _bounded(engine, engine.connect().start())
-    try:
-        yield connection
-    finally:
-        await connection.close()
-
-
-async def _bounded(engine: AsyncEngine | Engine | Connection, acquiring: Awaitable[_T]) -> _T:
-    # Pool exhaustion raises sa_exc.TimeoutError after pool_timeout_s, before this bound
-    # (pool wait + connect) fires: hitting the bound means the server itself hangs.
-    limit = acquire_timeout(engine)
-    if limit is None:
-        return await acquiring
-    try:
-        async with asyncio.timeout(limit):
-            return await acquiring
-    except TimeoutError:
-        raise StoreUnavailable(f"database unavailable: no answer within {limit:g} s") from None
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -221,7 +178,12 @@ def _create_postgresql_engine(url: URL, settings: DatabaseSettings) -> AsyncEngi
         connect_args={"timeout": settings.connect_timeout_s, "server_settings": server_settings},
         json_serializer=dump_json,
     )
-    _ACQUIRE_TIMEOUTS[engine.sync_engine] = settings.acquire_timeout_s
+    bound_acquisition(
+        engine,
+        AcquireLimits(
+            settings.connect_timeout_s, settings.pool_timeout_s, settings.pool_size + settings.max_overflow
+        ),
+    )
     return engine
 
 
@@ -270,9 +232,7 @@ async def write_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIter
     bind = sessions.kw.get("bind")
     async with one_writer(bind) if isinstance(bind, AsyncEngine) else contextlib.nullcontext():
         async with sessions() as session, session.begin():
-            await _bounded(
-                session.get_bind(), session.connection(execution_options={WRITE_LOCK_OPTION: True})
-            )
+            await bounded(session.get_bind(), session.connection(execution_options={WRITE_LOCK_OPTION: True}))
             yield session
 
 
@@ -305,7 +265,7 @@ async def read_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
     """
     async with sessions() as session, session.begin():
         if is_postgresql(session):
-            await _bounded(
+            await bounded(
                 session.get_bind(), session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             )
         yield session
@@ -319,7 +279,7 @@ async def snapshot_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncI
     """
     async with sessions() as session, session.begin():
         if is_postgresql(session):
-            await _bounded(
+            await bounded(
                 session.get_bind(),
                 session.connection(execution_options={"isolation_level": "REPEATABLE READ"}),
             )

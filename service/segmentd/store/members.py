@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from segmentd.errors import ResourceExhausted
-from segmentd.store.database import connect, unavailable_as_store_error
+from segmentd.store.acquire import connect
+from segmentd.store.database import unavailable_as_store_error
 from segmentd.store.models import EventCountRow, ProfileRow
 
 DEFAULT_CHUNK_SIZE = 1_000
