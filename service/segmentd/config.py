@@ -55,6 +55,8 @@ class Settings:
         max_list_values: most values in an ``IN``/``NOT_IN`` list.
         page_token_secret: key signing page tokens; set the same value on every replica.
         shutdown_grace_seconds: how long SIGTERM waits for in-flight calls.
+        shutdown_delay_seconds: how long, after SIGTERM, health says NOT_SERVING while the
+            port still accepts calls, so load balancers stop sending before it closes.
         workers: server processes sharing the port (``SO_REUSEPORT``); PostgreSQL only.
         metrics_port: port serving Prometheus metrics at ``/metrics`` on ``host`` (0: none).
         log_format: ``json`` (one object per line), ``text``, or ``auto``: text when
@@ -87,6 +89,7 @@ class Settings:
     max_list_values: int = 1_000
     page_token_secret: str = field(default="segmentd-default-page-token-key", repr=False)
     shutdown_grace_seconds: float = 10.0
+    shutdown_delay_seconds: float = 1.0
     workers: int = 1
     metrics_port: int = 0
     log_format: str = "auto"

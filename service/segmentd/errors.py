@@ -16,8 +16,7 @@ each class to one status code (``service/segmentd/api/errors.py``), so nothing h
     ├── Aborted                                                    -> ABORTED
     │   └── EtagMismatch         optimistic-concurrency conflict
     ├── StoreUnavailable         the database does not answer      -> UNAVAILABLE
-    ├── ResourceExhausted        no connection free in time        -> RESOURCE_EXHAUSTED
-    └── DeadlineExceeded         the call's deadline passed        -> DEADLINE_EXCEEDED
+    └── ResourceExhausted        no connection free in time        -> RESOURCE_EXHAUSTED
 """
 
 from __future__ import annotations
@@ -92,7 +91,3 @@ class ResourceExhausted(SegmentError):
 
     The database is fine; the service is at capacity. Retrying later (with backoff) is safe.
     """
-
-
-class DeadlineExceeded(SegmentError):
-    """The call's deadline passed while its database work was still running (and was cancelled)."""

@@ -223,6 +223,14 @@ async def serve(settings: Settings, on_ready: Callable[[int], object] | None = N
     else:
         on_ready(running.port)
     await stopping.wait()
-    log.info("shutting down; draining in-flight calls for up to %ss", settings.shutdown_grace_seconds)
+    # NOT_SERVING first, with the port still open: balancers that probe health stop
+    # sending new calls before a closed port would turn them into errors.
+    await running.health.enter_graceful_shutdown()
+    log.info(
+        "shutting down: NOT_SERVING for %ss, then draining in-flight calls for up to %ss",
+        settings.shutdown_delay_seconds,
+        settings.shutdown_grace_seconds,
+    )
+    await asyncio.sleep(settings.shutdown_delay_seconds)
     with contextlib.suppress(grpc.RpcError):
         await running.stop(settings.shutdown_grace_seconds)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -49,7 +51,7 @@ async def test_concurrent_upserts_and_event_batches__none_locked_out(sessions):
         await profiles.upsert(user_id, {"n": 0})
 
     # When: upserts and event batches interleave
-    writes = [profiles.upsert(users[i % 5], {"n": i}) for i in range(30)]
+    writes: list[Coroutine[Any, Any, object]] = [profiles.upsert(users[i % 5], {"n": i}) for i in range(30)]
     writes += [
         profiles.record_events([Event(users[i % 5], "login", datetime.now(UTC), 1)]) for i in range(30)
     ]
