@@ -36,6 +36,16 @@ class Settings:
             background, the safety net behind notifications for segment changes.
         percentile_ttl_seconds: how long a computed percentile threshold is reused.
         statement_timeout_ms: PostgreSQL statement timeout for every query.
+        database_pool_size: database connections kept open per process.
+        database_max_overflow: extra connections opened under load, closed when idle.
+        database_pool_timeout_seconds: how long a call waits for a free connection before
+            RESOURCE_EXHAUSTED.
+        database_connect_timeout_seconds: how long opening a connection may take; with the
+            pool timeout it bounds what a hung database costs a call (then UNAVAILABLE).
+        stream_connections: most connections member listings use at once, out of the
+            pool (unary calls keep the rest).
+        idle_in_transaction_timeout_ms: PostgreSQL ends a session idle inside a transaction
+            for this long (0: never).
         max_page_size: largest page ``ListSegmentMembers`` streams per call.
         max_batch_size: most users one ``BatchEvaluateUsers`` call may name.
         max_message_bytes: largest gRPC message received or sent.
@@ -45,6 +55,8 @@ class Settings:
         max_list_values: most values in an ``IN``/``NOT_IN`` list.
         page_token_secret: key signing page tokens; set the same value on every replica.
         shutdown_grace_seconds: how long SIGTERM waits for in-flight calls.
+        shutdown_delay_seconds: how long, after SIGTERM, health says NOT_SERVING while the
+            port still accepts calls, so load balancers stop sending before it closes.
         workers: server processes sharing the port (``SO_REUSEPORT``); PostgreSQL only.
         metrics_port: port serving Prometheus metrics at ``/metrics`` on ``host`` (0: none).
         log_format: ``json`` (one object per line), ``text``, or ``auto``: text when
@@ -71,6 +83,12 @@ class Settings:
     catalogue_check_seconds: float = 5.0
     percentile_ttl_seconds: float = 60.0
     statement_timeout_ms: int = 30_000
+    database_pool_size: int = 10
+    database_max_overflow: int = 10
+    database_pool_timeout_seconds: float = 5.0
+    database_connect_timeout_seconds: float = 2.0
+    stream_connections: int = 5
+    idle_in_transaction_timeout_ms: int = 60_000
     max_page_size: int = 100_000
     max_batch_size: int = 1_000
     max_message_bytes: int = 4 * 1024 * 1024
@@ -80,6 +98,7 @@ class Settings:
     max_list_values: int = 1_000
     page_token_secret: str = field(default="segmentd-default-page-token-key", repr=False)
     shutdown_grace_seconds: float = 10.0
+    shutdown_delay_seconds: float = 1.0
     workers: int = 1
     metrics_port: int = 0
     log_format: str = "auto"

@@ -15,7 +15,8 @@ each class to one status code (``service/segmentd/api/errors.py``), so nothing h
     │   └── SegmentInUse         other segments still reference it
     ├── Aborted                                                    -> ABORTED
     │   └── EtagMismatch         optimistic-concurrency conflict
-    └── StoreUnavailable         the database does not answer      -> UNAVAILABLE
+    ├── StoreUnavailable         the database does not answer      -> UNAVAILABLE
+    └── ResourceExhausted        no connection free in time        -> RESOURCE_EXHAUSTED
 """
 
 from __future__ import annotations
@@ -83,3 +84,10 @@ class EtagMismatch(Aborted):
 
 class StoreUnavailable(SegmentError):
     """The database does not answer; the verdict is unknown, never "not a member"."""
+
+
+class ResourceExhausted(SegmentError):
+    """Every connection this kind of call may use stayed busy for the acquire timeout.
+
+    The database is fine; the service is at capacity. Retrying later (with backoff) is safe.
+    """

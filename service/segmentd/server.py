@@ -35,7 +35,7 @@ from segmentd.security.exposure import exposure_warnings
 from segmentd.security.interceptor import access_control
 from segmentd.security.tls import server_credentials
 from segmentd.segments import SegmentCatalog
-from segmentd.store.database import create_engine, create_sessionmaker
+from segmentd.store.database import DatabaseSettings, create_engine, create_sessionmaker
 from segmentd.store.health import ping
 from segmentd.store.members import MemberQueries
 from segmentd.store.migrate import migrate
@@ -97,7 +97,7 @@ async def start_server(settings: Settings) -> RunningServer:
     Raises:
         TLSFilesError: a TLS file named in ``settings`` cannot be read.
     """
-    engine = create_engine(settings.database_url, statement_timeout_ms=settings.statement_timeout_ms)
+    engine = create_engine(settings.database_url, database_settings(settings))
     if settings.migrate:
         await migrate(engine)
     sessions = create_sessionmaker(engine)
@@ -109,7 +109,11 @@ async def start_server(settings: Settings) -> RunningServer:
     evaluator = Evaluator(catalog, profiles, profile_cache, percentiles)
     membership = Membership(
         catalog,
-        MemberQueries(engine),
+        MemberQueries(
+            engine,
+            stream_connections=settings.stream_connections,
+            acquire_timeout_s=settings.database_pool_timeout_seconds,
+        ),
         percentiles,
         settings.page_token_secret.encode(),
         settings.max_page_size,
@@ -165,6 +169,18 @@ def _listen(server: aio.Server, settings: Settings) -> int:
     return server.add_secure_port(address, credentials)
 
 
+def database_settings(settings: Settings) -> DatabaseSettings:
+    """The store's connection settings, out of the server's."""
+    return DatabaseSettings(
+        statement_timeout_ms=settings.statement_timeout_ms,
+        connect_timeout_s=settings.database_connect_timeout_seconds,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout_s=settings.database_pool_timeout_seconds,
+        idle_in_transaction_timeout_ms=settings.idle_in_transaction_timeout_ms,
+    )
+
+
 def _cache_invalidation(catalog: SegmentCatalog, profile_cache: ProfileCache) -> ChangeCallbacks:
     """Invalidate this process's caches on changes made anywhere (other replicas, direct SQL)."""
 
@@ -201,7 +217,12 @@ async def _watch_store(engine: AsyncEngine, servicer: health.aio.HealthServicer)
     """Keep the health status in step with whether the database answers."""
     while True:
         await asyncio.sleep(HEALTH_PROBE_SECONDS)
-        await _set_health(servicer, await ping(engine))
+        try:
+            store_answers = await ping(engine)
+        except Exception:  # ping never raises; should a bug make it, the probe must go on
+            log.exception("health probe failed")
+            store_answers = False
+        await _set_health(servicer, store_answers)
 
 
 async def serve(settings: Settings, on_ready: Callable[[int], object] | None = None) -> None:
@@ -221,6 +242,14 @@ async def serve(settings: Settings, on_ready: Callable[[int], object] | None = N
     else:
         on_ready(running.port)
     await stopping.wait()
-    log.info("shutting down; draining in-flight calls for up to %ss", settings.shutdown_grace_seconds)
+    # NOT_SERVING first, with the port still open: balancers that probe health stop
+    # sending new calls before a closed port would turn them into errors.
+    await running.health.enter_graceful_shutdown()
+    log.info(
+        "shutting down: NOT_SERVING for %ss, then draining in-flight calls for up to %ss",
+        settings.shutdown_delay_seconds,
+        settings.shutdown_grace_seconds,
+    )
+    await asyncio.sleep(settings.shutdown_delay_seconds)
     with contextlib.suppress(grpc.RpcError):
         await running.stop(settings.shutdown_grace_seconds)

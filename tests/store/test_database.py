@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -138,3 +139,17 @@ async def test_create_engine__statement_timeout_keyword__overrides_settings(
             assert await connection.scalar(text("SHOW statement_timeout")) == "250ms"
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.exceptions.InvalidCatalogNameError("database does not exist"),  # dropped
+        asyncpg.exceptions.InvalidPasswordError("password authentication failed"),  # rotated
+        asyncpg.exceptions.InvalidAuthorizationSpecificationError("role does not exist"),
+    ],
+    ids=["dropped", "password", "role"],
+)
+def test_is_unavailable__store_cannot_serve__unavailable(error: Exception) -> None:
+    # A database that is gone or refuses our credentials cannot serve: UNAVAILABLE, not INTERNAL.
+    assert is_unavailable(error)

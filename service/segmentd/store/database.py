@@ -10,7 +10,13 @@
 SQLite connections get ``foreign_keys=ON``, WAL, a busy timeout and the SQL functions of
 ``segmentd.sqlgen``; their transactions are begun by us (pysqlite's own handling would run
 reads outside any transaction and cannot take the write lock up front). PostgreSQL
-connections get a pool, ``pool_pre_ping`` and a server-side ``statement_timeout``.
+connections get a pool, ``pool_pre_ping``, a server-side ``statement_timeout`` and
+``idle_in_transaction_session_timeout``, and taking one is bounded by the acquire timeout
+(pool wait plus connect), so a hung server costs a call seconds, not its whole deadline.
+
+Errors: a pool that stays exhausted raises ``ResourceExhausted`` (the database is fine,
+the service is at capacity); anything meaning "the database cannot answer" raises
+``StoreUnavailable``.
 """
 
 from __future__ import annotations
@@ -29,11 +35,17 @@ from typing import Any, ParamSpec, TypeVar
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine, Result, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from segmentd.errors import StoreUnavailable
+from segmentd.errors import ResourceExhausted, StoreUnavailable
 from segmentd.sqlgen.functions import register_sqlite_functions
+from segmentd.store.acquire import AcquireLimits, bound_acquisition, bounded, connect
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -45,8 +57,10 @@ _ASYNC_DRIVER_BY_DIALECT = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlit
 
 # SQLSTATE classes meaning "the database cannot answer now": 08 connection exception,
 # 53 insufficient resources (too many connections, disk full), 57 operator intervention
-# (statement timeout / query canceled, admin shutdown, cannot connect now), 58 system error.
-_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58"})
+# (statement timeout / query canceled, admin shutdown, cannot connect now), 58 system error,
+# 28 invalid authorization (a rotated password) and 3D invalid catalog name (the database
+# was dropped): whatever the cause, the store cannot serve until an operator acts.
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "28", "3D", "53", "57", "58"})
 
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # includes ConnectionError and TimeoutError
@@ -68,15 +82,18 @@ class DatabaseSettings:
         pool_timeout_s: how long a caller waits for a free connection.
         pool_recycle_s: connections older than this are replaced (PostgreSQL).
         sqlite_busy_timeout_ms: how long SQLite waits for another writer's lock.
+        idle_in_transaction_timeout_ms: PostgreSQL ends a session left idle inside a
+            transaction for this long (0 = never): the net under a leaked transaction.
     """
 
     statement_timeout_ms: int = 5_000
-    connect_timeout_s: float = 5.0
+    connect_timeout_s: float = 2.0
     pool_size: int = 10
     max_overflow: int = 10
     pool_timeout_s: float = 5.0
     pool_recycle_s: int = 1_800
     sqlite_busy_timeout_ms: int = 5_000
+    idle_in_transaction_timeout_ms: int = 60_000
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -148,7 +165,9 @@ def _create_postgresql_engine(url: URL, settings: DatabaseSettings) -> AsyncEngi
     server_settings = {"application_name": "segmentd"}
     if settings.statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
-    return create_async_engine(
+    if settings.idle_in_transaction_timeout_ms:
+        server_settings["idle_in_transaction_session_timeout"] = str(settings.idle_in_transaction_timeout_ms)
+    engine = create_async_engine(
         url,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
@@ -159,11 +178,23 @@ def _create_postgresql_engine(url: URL, settings: DatabaseSettings) -> AsyncEngi
         connect_args={"timeout": settings.connect_timeout_s, "server_settings": server_settings},
         json_serializer=dump_json,
     )
+    bound_acquisition(
+        engine,
+        AcquireLimits(
+            settings.connect_timeout_s, settings.pool_timeout_s, settings.pool_size + settings.max_overflow
+        ),
+    )
+    return engine
 
 
 def _create_sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
     engine = create_async_engine(
-        url, connect_args={"timeout": settings.connect_timeout_s}, json_serializer=dump_json
+        url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_s,
+        connect_args={"timeout": settings.connect_timeout_s},
+        json_serializer=dump_json,
     )
     busy_timeout_ms = int(settings.sqlite_busy_timeout_ms)
 
@@ -201,7 +232,7 @@ async def write_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIter
     bind = sessions.kw.get("bind")
     async with one_writer(bind) if isinstance(bind, AsyncEngine) else contextlib.nullcontext():
         async with sessions() as session, session.begin():
-            await session.connection(execution_options={WRITE_LOCK_OPTION: True})
+            await bounded(session.get_bind(), session.connection(execution_options={WRITE_LOCK_OPTION: True}))
             yield session
 
 
@@ -234,7 +265,9 @@ async def read_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
     """
     async with sessions() as session, session.begin():
         if is_postgresql(session):
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            await bounded(
+                session.get_bind(), session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            )
         yield session
 
 
@@ -246,7 +279,10 @@ async def snapshot_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncI
     """
     async with sessions() as session, session.begin():
         if is_postgresql(session):
-            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            await bounded(
+                session.get_bind(),
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"}),
+            )
         yield session
 
 
@@ -279,6 +315,10 @@ def unavailable_as_store_error() -> Iterator[None]:
         yield
     except StoreUnavailable:
         raise
+    except sa_exc.TimeoutError as error:
+        raise ResourceExhausted(
+            "no database connection became free in time: the connection pool is exhausted"
+        ) from error
     except Exception as error:
         if is_unavailable(error):
             raise StoreUnavailable(f"database unavailable: {type(error).__name__}: {error}") from error
@@ -295,8 +335,10 @@ def rowcount(result: Result[Any]) -> int:
 async def ping(engine: AsyncEngine) -> bool:
     """Tell whether the database answers a trivial query (for health checks)."""
     try:
-        async with engine.connect() as connection:
+        async with connect(engine) as connection:
             await connection.execute(text("SELECT 1"))
+    except StoreUnavailable:
+        return False
     except Exception as error:
         if is_unavailable(error):
             return False

@@ -143,10 +143,13 @@ class ProfileRepository:
             StoreUnavailable: the database cannot be reached.
         """
         async with write_session(self._sessions) as session:
-            await session.execute(delete(EventCountRow).where(EventCountRow.user_id == user_id))
+            # The profile row first, as RecordEvents locks it (FOR SHARE) before its event
+            # rows: one lock order, so the two never deadlock on PostgreSQL. Its events go
+            # by ON DELETE CASCADE, after the profile's lock is held.
             deleted = await session.execute(delete(ProfileRow).where(ProfileRow.user_id == user_id))
             if rowcount(deleted) == 0:
                 raise UserNotFound(f"no profile for user_id {user_id!r}")
+            await session.execute(delete(EventCountRow).where(EventCountRow.user_id == user_id))
 
     @store_operation
     async def record_events(self, events: Sequence[Event]) -> int:
