@@ -23,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from segmentd.api.decoding import DecodingInterceptor
 from segmentd.api.grpc_api import EvaluationLimits, EvaluationServicer, ProfileServicer, SegmentServicer
 from segmentd.config import Settings
 from segmentd.evaluation import Evaluator, utc_now
@@ -113,7 +114,8 @@ async def start_server(settings: Settings) -> RunningServer:
     # Metrics, access log and tracing; started before aio.server(), which tracing instruments.
     telemetry = await Telemetry.start(settings, engine, caches={"profiles": profile_cache})
     server = aio.server(
-        interceptors=telemetry.interceptors,
+        # Innermost, so the metrics and access log see its INVALID_ARGUMENT.
+        interceptors=(*telemetry.interceptors, DecodingInterceptor()),
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
