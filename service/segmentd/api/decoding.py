@@ -4,12 +4,14 @@ gRPC decodes a request before any servicer code runs, so an exception raised the
 (invalid UTF-8 in a string field, nesting deeper than protobuf's recursion limit,
 truncated or corrupt bytes) would reach the client as UNKNOWN carrying a Python class
 name. :class:`DecodingInterceptor` replaces each method's request deserializer by one that
-returns an :class:`Undecodable` marker instead of raising, and wraps the method so that a
+returns a :class:`Refused` marker instead of raising, and wraps the method so that a
 marker, met as the request or anywhere in a request stream, aborts the call with
-INVALID_ARGUMENT naming the message type:
+INVALID_ARGUMENT. The same deserializer refuses a string holding the NUL character, which
+PostgreSQL cannot store (``segmentd.api.strings``), so that both stores accept the same
+requests; only messages whose bytes hold a zero byte are walked:
 
-    bytes ──> safe deserializer ──> message ───────────> servicer
-                                └─> Undecodable ──> abort(INVALID_ARGUMENT, "request: ...")
+    bytes ──> safe deserializer ──> message ─────────> servicer
+                                └─> Refused ──> abort(INVALID_ARGUMENT, "request: ..." / "field: ...")
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from grpc import aio
+
+from segmentd.api.strings import nul_field
 
 Context = aio.ServicerContext[Any, Any]
 Behavior = Callable[..., Any]
@@ -35,11 +39,14 @@ UNDECODABLE_MESSAGE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Undecodable:
-    """Stands for a request message whose bytes protobuf refused; ``type_name`` names it."""
+NUL_MESSAGE = "must not contain the NUL character (U+0000)"
 
-    type_name: str
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Stands for a request refused before it reached the servicer: ``details`` says why."""
+
+    details: str
 
 
 def _safe(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
@@ -51,22 +58,28 @@ def _safe(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]
 
     def deserialize(data: bytes) -> Any:
         try:
-            return deserializer(data)
+            message = deserializer(data)
         except (DecodeError, RecursionError, ValueError, UnicodeDecodeError):
-            return Undecodable(type_name)
+            return Refused(UNDECODABLE_MESSAGE.format(type=type_name))
+        # A NUL character is encoded as a zero byte: messages without one need no walk.
+        if b"\x00" in data and isinstance(message, Message):
+            field = nul_field(message)
+            if field is not None:
+                return Refused(f"{field}: {NUL_MESSAGE}")
+        return message
 
     return deserialize
 
 
-async def _refuse(context: Context, marker: Undecodable) -> None:
-    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, UNDECODABLE_MESSAGE.format(type=marker.type_name))
+async def _refuse(context: Context, marker: Refused) -> None:
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, marker.details)
 
 
 def _unary_request(behavior: Behavior) -> Behavior:
     if inspect.isasyncgenfunction(behavior):
 
         async def streamed(request: Any, context: Context) -> AsyncIterator[Any]:
-            if isinstance(request, Undecodable):
+            if isinstance(request, Refused):
                 await _refuse(context, request)
             async for message in behavior(request, context):
                 yield message
@@ -74,7 +87,7 @@ def _unary_request(behavior: Behavior) -> Behavior:
         return streamed
 
     async def unary(request: Any, context: Context) -> Any:
-        if isinstance(request, Undecodable):
+        if isinstance(request, Refused):
             await _refuse(context, request)
         return await behavior(request, context)
 
@@ -84,7 +97,7 @@ def _unary_request(behavior: Behavior) -> Behavior:
 def _checked_stream(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
     async def checked() -> AsyncIterator[Any]:
         async for request in requests:
-            if isinstance(request, Undecodable):
+            if isinstance(request, Refused):
                 await _refuse(context, request)
             yield request
 
@@ -107,7 +120,7 @@ def _stream_request(behavior: Behavior) -> Behavior:
 
 
 class DecodingInterceptor(aio.ServerInterceptor):
-    """Answers INVALID_ARGUMENT for requests protobuf cannot decode (see the module docstring).
+    """Answers INVALID_ARGUMENT for undecodable requests and NUL characters (module docstring).
 
     Each method's handler is wrapped once, on its first call, and reused.
     """

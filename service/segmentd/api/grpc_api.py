@@ -112,7 +112,7 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
     ) -> profiles_pb2.Profile:
         """Create or update a profile."""
         async with abort_on_domain_error(context):
-            traits = mappers.struct_to_dict(request.profile.traits)
+            traits = mappers.struct_to_dict(request.profile.traits, "profile.traits")
             stored = await self._profiles.upsert(request.profile.user_id, traits, replace=request.replace)
             return mappers.profile_to_proto(stored)
 
@@ -137,7 +137,10 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
         """Add events to the per-day counts, all or nothing."""
         async with abort_on_domain_error(context):
             received_at = datetime.now(UTC)
-            events = [mappers.event_from_proto(event, received_at) for event in request.events]
+            events = [
+                mappers.event_from_proto(event, received_at, f"events[{index}]")
+                for index, event in enumerate(request.events)
+            ]
             return profiles_pb2.RecordEventsResponse(recorded=await self._profiles.record_events(events))
 
     async def ImportProfiles(
