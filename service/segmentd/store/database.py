@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -34,6 +35,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from segmentd.errors import StoreUnavailable
 from segmentd.sqlgen.functions import register_sqlite_functions
+
+log = logging.getLogger(__name__)
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -281,7 +284,10 @@ def unavailable_as_store_error() -> Iterator[None]:
         raise
     except Exception as error:
         if is_unavailable(error):
-            raise StoreUnavailable(f"database unavailable: {type(error).__name__}: {error}") from error
+            # The driver's text holds SQL, bound parameters (user ids) and the database's
+            # address: it goes to the log, the client learns only what failed.
+            log.warning("database unavailable: %s", type(error).__name__, exc_info=error)
+            raise StoreUnavailable("database unavailable") from error
         raise
 
 
