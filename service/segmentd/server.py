@@ -33,6 +33,7 @@ from segmentd.observability.telemetry import Telemetry
 from segmentd.population import PercentileThresholds
 from segmentd.profiles import ProfileCache, ProfileDirectory
 from segmentd.segments import SegmentCatalog
+from segmentd.startup import warn_about_unsafe_settings
 from segmentd.store.database import create_engine, create_sessionmaker
 from segmentd.store.health import ping
 from segmentd.store.members import MemberQueries
@@ -91,6 +92,7 @@ class RunningServer:
 
 async def start_server(settings: Settings) -> RunningServer:
     """Build the application from ``settings`` and start serving; return once listening."""
+    warn_about_unsafe_settings(settings)
     engine = create_engine(settings.database_url, statement_timeout_ms=settings.statement_timeout_ms)
     if settings.migrate:
         await migrate(engine)
@@ -123,17 +125,13 @@ async def start_server(settings: Settings) -> RunningServer:
     )
     segments_pb2_grpc.add_SegmentServiceServicer_to_server(SegmentServicer(catalog), server)
     profiles_pb2_grpc.add_ProfileServiceServicer_to_server(
-        ProfileServicer(directory, ProfileImporter(engine, profile_cache)), server
+        ProfileServicer(directory, ProfileImporter(engine, profile_cache), settings.max_events_per_call),
+        server,
     )
     evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
         EvaluationServicer(evaluator, membership, EvaluationLimits(settings.max_batch_size)), server
     )
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
-    )
+    health_servicer = _add_health_and_reflection(server)
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     await server.start()
     running = RunningServer(
@@ -146,6 +144,16 @@ async def start_server(settings: Settings) -> RunningServer:
     running._tasks.append(asyncio.create_task(_watch_store(engine, health_servicer)))
     log.info("segmentd listening on %s:%d (store: %s)", settings.host, port, engine.url.render_as_string())
     return running
+
+
+def _add_health_and_reflection(server: aio.Server) -> health.aio.HealthServicer:
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    return health_servicer
 
 
 def _cache_invalidation(catalog: SegmentCatalog, profile_cache: ProfileCache) -> ChangeCallbacks:
