@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from segmentd.errors import StoreUnavailable
+from segmentd.store.json_numbers import load_json
 from segmentd.sqlgen.functions import register_sqlite_functions
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ def _create_postgresql_engine(url: URL, settings: DatabaseSettings) -> AsyncEngi
         pool_pre_ping=True,
         connect_args={"timeout": settings.connect_timeout_s, "server_settings": server_settings},
         json_serializer=dump_json,
+        json_deserializer=load_json,
     )
 
 
