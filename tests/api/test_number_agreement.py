@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from segmentd_client.v1 import evaluation_pb2
+from segmentd_client.v1 import evaluation_pb2, profiles_pb2
 from tests.api.conftest import create_segment, upsert
 
 VALUES = {
@@ -36,10 +36,14 @@ SEGMENTS = [
 
 async def _members(evaluation, name: str) -> set[str]:
     request = evaluation_pb2.ListSegmentMembersRequest(segment_name=name)
-    return {user_id async for message in evaluation.ListSegmentMembers(request) for user_id in message.user_ids}
+    return {
+        user_id async for message in evaluation.ListSegmentMembers(request) for user_id in message.user_ids
+    }
 
 
-async def test_extreme_doubles__listed_members_equal_user_and_profile_verdicts(segments, profiles, evaluation):
+async def test_extreme_doubles__listed_members_equal_user_and_profile_verdicts(
+    segments, profiles, evaluation
+):
     # Given
     for name, condition in SEGMENTS:
         await create_segment(segments, {"name": name, "rule": {"condition": condition}})
@@ -65,8 +69,6 @@ async def test_extreme_doubles__listed_members_equal_user_and_profile_verdicts(s
 
 @pytest.mark.parametrize("value", list(VALUES.values()), ids=list(VALUES))
 async def test_get_profile__extreme_double__read_back_as_sent(profiles, value):
-    from segmentd_client.v1 import profiles_pb2
-
     await upsert(profiles, "u1", {"x": value, "nested": {"y": [value]}})
     stored = await profiles.GetProfile(profiles_pb2.GetProfileRequest(user_id="u1"))
     assert stored.traits["x"] == value

@@ -34,8 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from segmentd.errors import StoreUnavailable
-from segmentd.store.json_numbers import load_json
 from segmentd.sqlgen.functions import register_sqlite_functions
+from segmentd.store.json_numbers import load_json
 
 log = logging.getLogger(__name__)
 
