@@ -10,6 +10,7 @@ rows. The expression's two-valued form is also selected as a column (never NULL)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, not_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from segmentd.engine.compiler import Predicate, compile_rule
 from segmentd.engine.context import EvaluationContext
@@ -147,25 +148,32 @@ def _python_members(case: Case, rule: Rule, thresholds: Mapping[tuple[str, float
     }
 
 
+async def _stored(connection: AsyncConnection, case: Case) -> Case:
+    """Write the case's profiles; return the case with the traits as read back from the store.
+
+    The server evaluates in Python the traits it reads back, so the reference must too: a
+    store that returned a number other than the one written would show here.
+    """
+    if not case.profiles:
+        return case
+    await connection.execute(
+        insert(profiles_table),
+        [
+            {"user_id": user_id, "traits": traits, "create_time": _CREATED, "update_time": _CREATED}
+            for user_id, traits in case.profiles.items()
+        ],
+    )
+    rows = await connection.execute(select(profiles_table.c.user_id, profiles_table.c.traits))
+    return dataclasses.replace(case, profiles={user_id: traits for user_id, traits in rows})
+
+
 async def _check(engine: AsyncEngine, case: Case) -> None:
-    thresholds = _thresholds(case)
     async with engine.connect() as connection:
         transaction = await connection.begin()
         try:
             await empty_tables(connection)
-            if case.profiles:
-                await connection.execute(
-                    insert(profiles_table),
-                    [
-                        {
-                            "user_id": user_id,
-                            "traits": traits,
-                            "create_time": _CREATED,
-                            "update_time": _CREATED,
-                        }
-                        for user_id, traits in case.profiles.items()
-                    ],
-                )
+            case = await _stored(connection, case)
+            thresholds = _thresholds(case)
             if case.events:
                 await connection.execute(
                     insert(events_table),

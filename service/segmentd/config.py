@@ -15,6 +15,8 @@ from typing import Any
 from segmentd.engine.limits import RuleLimits
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///segmentd.db"
+#: Known to everyone who reads the source: a server using it warns at start.
+DEFAULT_PAGE_TOKEN_SECRET = "segmentd-default-page-token-key"
 #: What the access log writes: every call, calls that failed or were slow, or nothing.
 ACCESS_LOG_MODES = ("all", "errors", "off")
 
@@ -48,6 +50,7 @@ class Settings:
             for this long (0: never).
         max_page_size: largest page ``ListSegmentMembers`` streams per call.
         max_batch_size: most users one ``BatchEvaluateUsers`` call may name.
+        max_events_per_call: most events one ``RecordEvents`` call may carry.
         max_message_bytes: largest gRPC message received or sent.
         max_rule_depth: deepest rule tree accepted.
         max_rule_nodes: most nodes in one rule tree.
@@ -91,12 +94,13 @@ class Settings:
     idle_in_transaction_timeout_ms: int = 60_000
     max_page_size: int = 100_000
     max_batch_size: int = 1_000
+    max_events_per_call: int = 10_000
     max_message_bytes: int = 4 * 1024 * 1024
     max_rule_depth: int = 32
     max_rule_nodes: int = 1_000
     max_regex_length: int = 1_000
     max_list_values: int = 1_000
-    page_token_secret: str = field(default="segmentd-default-page-token-key", repr=False)
+    page_token_secret: str = field(default=DEFAULT_PAGE_TOKEN_SECRET, repr=False)
     shutdown_grace_seconds: float = 10.0
     shutdown_delay_seconds: float = 1.0
     workers: int = 1
@@ -197,6 +201,7 @@ def settings_for_tests(**overrides: Any) -> Settings:
 
 __all__: Sequence[str] = [
     "DEFAULT_DATABASE_URL",
+    "DEFAULT_PAGE_TOKEN_SECRET",
     "Settings",
     "add_arguments",
     "load_settings",

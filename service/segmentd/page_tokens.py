@@ -44,7 +44,8 @@ def decode_page_token(token: str, secret: bytes, field: str = "page_token") -> M
     """Return the cursor in ``token``.
 
     Raises:
-        InvalidArgument: the token is malformed or its signature does not match.
+        InvalidArgument: the token is malformed, its signature does not match, or its signed
+            payload is not three well-typed fields.
     """
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
@@ -54,5 +55,38 @@ def decode_page_token(token: str, secret: bytes, field: str = "page_token") -> M
     expected = hmac.new(secret, payload, hashlib.sha256).digest()[:_MAC_BYTES]
     if not hmac.compare_digest(mac, expected):
         raise InvalidArgument(field, "is not a page token issued by this service (or was altered)")
-    segment, version, after_user_id = json.loads(payload)
+    cursor = _cursor(payload)
+    if cursor is None:
+        # Signed yet malformed: forged with a known secret (the built-in default), or a bug.
+        raise InvalidArgument(field, "is not a page token issued by this service")
+    return cursor
+
+
+def _cursor(payload: bytes) -> MemberCursor | None:
+    try:
+        decoded = json.loads(payload)
+    except ValueError:  # includes UnicodeDecodeError
+        return None
+    if not isinstance(decoded, list) or len(decoded) != 3:
+        return None
+    segment, version, after_user_id = decoded
+    if not (
+        isinstance(segment, str)
+        and type(version) is int  # bool is an int to isinstance
+        and version > 0
+        and _is_storable(segment)
+        and _is_storable(after_user_id)
+    ):
+        return None
     return MemberCursor(segment, version, after_user_id)
+
+
+def _is_storable(text: object) -> bool:
+    """A non-empty string both stores can hold: no NUL, no lone surrogate."""
+    if not isinstance(text, str) or not text or "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -23,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from segmentd.api.decoding import DecodingInterceptor
 from segmentd.api.grpc_api import EvaluationLimits, EvaluationServicer, ProfileServicer, SegmentServicer
 from segmentd.config import Settings
 from segmentd.evaluation import Evaluator, utc_now
@@ -35,6 +36,7 @@ from segmentd.security.exposure import exposure_warnings
 from segmentd.security.interceptor import access_control
 from segmentd.security.tls import server_credentials
 from segmentd.segments import SegmentCatalog
+from segmentd.startup import warn_about_unsafe_settings
 from segmentd.store.database import DatabaseSettings, create_engine, create_sessionmaker
 from segmentd.store.health import ping
 from segmentd.store.members import MemberQueries
@@ -97,6 +99,7 @@ async def start_server(settings: Settings) -> RunningServer:
     Raises:
         TLSFilesError: a TLS file named in ``settings`` cannot be read.
     """
+    warn_about_unsafe_settings(settings)
     engine = create_engine(settings.database_url, database_settings(settings))
     if settings.migrate:
         await migrate(engine)
@@ -124,8 +127,9 @@ async def start_server(settings: Settings) -> RunningServer:
     # Metrics, access log and tracing; started before aio.server(), which tracing instruments.
     telemetry = await Telemetry.start(settings, engine, caches={"profiles": profile_cache})
     server = aio.server(
-        # Telemetry outermost, so refused calls are counted under their codes too.
-        interceptors=(*telemetry.interceptors, *access_control(settings, sessions)),
+        # Telemetry outermost, so refused calls are counted under their codes too; decoding
+        # innermost, so the metrics and access log see its INVALID_ARGUMENT.
+        interceptors=(*telemetry.interceptors, *access_control(settings, sessions), DecodingInterceptor()),
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -133,17 +137,13 @@ async def start_server(settings: Settings) -> RunningServer:
     )
     segments_pb2_grpc.add_SegmentServiceServicer_to_server(SegmentServicer(catalog), server)
     profiles_pb2_grpc.add_ProfileServiceServicer_to_server(
-        ProfileServicer(directory, ProfileImporter(engine, profile_cache)), server
+        ProfileServicer(directory, ProfileImporter(engine, profile_cache), settings.max_events_per_call),
+        server,
     )
     evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
         EvaluationServicer(evaluator, membership, EvaluationLimits(settings.max_batch_size)), server
     )
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
-    )
+    health_servicer = _add_health_and_reflection(server)
     port = _listen(server, settings)
     await server.start()
     running = RunningServer(
@@ -179,6 +179,16 @@ def database_settings(settings: Settings) -> DatabaseSettings:
         pool_timeout_s=settings.database_pool_timeout_seconds,
         idle_in_transaction_timeout_ms=settings.idle_in_transaction_timeout_ms,
     )
+
+
+def _add_health_and_reflection(server: aio.Server) -> health.aio.HealthServicer:
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    return health_servicer
 
 
 def _cache_invalidation(catalog: SegmentCatalog, profile_cache: ProfileCache) -> ChangeCallbacks:

@@ -182,7 +182,14 @@ EDGE_NUMBERS = (
     5e-324,
     1.7976931348623157e308,
     -1e308,
+    # Doubles PostgreSQL writes back without an exponent: 1e+23 as 100000000000000000000000.
+    1e23,
+    -1e300,
+    2.0**60,
+    1e22 + 2**20,
 )
+#: Any finite double: the API's numbers are doubles, and must agree on every path.
+ANY_DOUBLE = st.floats(allow_nan=False, allow_infinity=False)
 EDGE_TIMES = (
     "0001-01-01T00:00:00+23:59",
     "0001-01-01T00:00:00-23:59",
@@ -234,11 +241,12 @@ def edge_values() -> st.SearchStrategy[object]:
         + NOT_QUITE_SEMVERS
         + (True, False, None)
     )
+    scalars |= ANY_DOUBLE
     return scalars | st.lists(scalars, max_size=3) | st.text(alphabet=TRICKY_CHARS, max_size=6)
 
 
-_EDGE_SCALARS = st.sampled_from(EDGE_STRINGS + EDGE_NUMBERS + (True, False))
-_EDGE_ORDERED = st.sampled_from(EDGE_STRINGS + EDGE_NUMBERS)
+_EDGE_SCALARS = st.sampled_from(EDGE_STRINGS + EDGE_NUMBERS + (True, False)) | ANY_DOUBLE
+_EDGE_ORDERED = st.sampled_from(EDGE_STRINGS + EDGE_NUMBERS) | ANY_DOUBLE
 
 
 def _sorted_times() -> st.SearchStrategy[list[str]]:

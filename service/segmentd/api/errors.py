@@ -29,6 +29,18 @@ _STATUS_BY_ERROR: dict[type[errors.SegmentError], grpc.StatusCode] = {
 }
 
 
+#: Longest status message sent: gRPC clients refuse trailers over 8-16 KiB (the caller would
+#: see RESOURCE_EXHAUSTED instead of the real code), and no message needs more.
+MAX_DETAILS_LENGTH = 1000
+
+
+def bounded(details: str) -> str:
+    """Return ``details`` cut to ``MAX_DETAILS_LENGTH`` characters (echoed input can be huge)."""
+    if len(details) <= MAX_DETAILS_LENGTH:
+        return details
+    return details[: MAX_DETAILS_LENGTH - 13] + "… (truncated)"
+
+
 def status_for(error: errors.SegmentError) -> grpc.StatusCode:
     """Return the status code for ``error``: that of its nearest mapped base class."""
     for cls in type(error).__mro__:
@@ -60,7 +72,7 @@ class abort_on_domain_error:  # lower case: used as ``async with``, like context
         if error is None or isinstance(error, aio.AbortError) or not isinstance(error, Exception):
             return  # no error, a status the handler already set, or a cancellation
         if isinstance(error, errors.SegmentError):
-            await self._context.abort(status_for(error), str(error))  # raises AbortError
+            await self._context.abort(status_for(error), bounded(str(error)))  # raises AbortError
         else:
             log.error("unhandled error in a gRPC handler", exc_info=(kind, error, traceback))  # type: ignore[arg-type]
             await self._context.abort(grpc.StatusCode.INTERNAL, "internal error")

@@ -103,16 +103,19 @@ class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
 class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
     """``segmentd.v1.ProfileService``."""
 
-    def __init__(self, profiles: ProfileDirectory, importer: ProfileImporter) -> None:
+    def __init__(
+        self, profiles: ProfileDirectory, importer: ProfileImporter, max_events: int = 10_000
+    ) -> None:
         self._profiles = profiles
         self._importer = importer
+        self._max_events = max_events
 
     async def UpsertProfile(
         self, request: profiles_pb2.UpsertProfileRequest, context: Context
     ) -> profiles_pb2.Profile:
         """Create or update a profile."""
         async with abort_on_domain_error(context):
-            traits = mappers.struct_to_dict(request.profile.traits)
+            traits = mappers.struct_to_dict(request.profile.traits, "profile.traits")
             stored = await self._profiles.upsert(request.profile.user_id, traits, replace=request.replace)
             return mappers.profile_to_proto(stored)
 
@@ -136,8 +139,13 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
     ) -> profiles_pb2.RecordEventsResponse:
         """Add events to the per-day counts, all or nothing."""
         async with abort_on_domain_error(context):
+            if len(request.events) > self._max_events:
+                raise InvalidArgument("events", f"at most {self._max_events} events per call")
             received_at = datetime.now(UTC)
-            events = [mappers.event_from_proto(event, received_at) for event in request.events]
+            events = [
+                mappers.event_from_proto(event, received_at, f"events[{index}]")
+                for index, event in enumerate(request.events)
+            ]
             return profiles_pb2.RecordEventsResponse(recorded=await self._profiles.record_events(events))
 
     async def ImportProfiles(

@@ -17,16 +17,26 @@ from segmentd.engine.codec import rule_from_json, rule_to_json
 from segmentd.engine.explain import Explanation
 from segmentd.engine.rules import Group, JsonValue, Rule
 from segmentd.engine.times import datetime_to_us
-from segmentd.errors import InvalidArgument
+from segmentd.errors import InvalidArgument, InvalidRule
 from segmentd.evaluation import Freshness
 from segmentd.importer import ImportBatch, ImportReport, IncomingProfile
 from segmentd.store.records import Event, Profile, Segment
 from segmentd_client.v1 import evaluation_pb2, profiles_pb2, rules_pb2, segments_pb2
 
+_NOT_FINITE = "numbers must be finite (JSON has no NaN or infinity)"
+
 
 def rule_from_proto(message: rules_pb2.Rule, field: str) -> Rule:
-    """Decode a rule message; errors name paths below ``field`` (e.g. ``segment.rule``)."""
-    return rule_from_json(json_format.MessageToDict(message), field)
+    """Decode a rule message; errors name paths below ``field`` (e.g. ``segment.rule``).
+
+    Raises:
+        InvalidRule: the rule is invalid, or one of its values is not a finite number.
+    """
+    try:
+        as_json = json_format.MessageToDict(message)
+    except (ValueError, json_format.Error) as error:  # json_format refuses NaN and infinities
+        raise InvalidRule(field, _NOT_FINITE) from error
+    return rule_from_json(as_json, field)
 
 
 def rule_to_proto(rule: Rule) -> rules_pb2.Rule:
@@ -34,9 +44,16 @@ def rule_to_proto(rule: Rule) -> rules_pb2.Rule:
     return json_format.ParseDict(rule_to_json(rule), rules_pb2.Rule())
 
 
-def struct_to_dict(message: struct_pb2.Struct) -> dict[str, JsonValue]:
-    """Return a ``Struct`` as a plain JSON object."""
-    return cast("dict[str, JsonValue]", json_format.MessageToDict(message))
+def struct_to_dict(message: struct_pb2.Struct, field: str = "traits") -> dict[str, JsonValue]:
+    """Return a ``Struct`` as a plain JSON object.
+
+    Raises:
+        InvalidArgument: a number in it is NaN or infinite; names ``field``.
+    """
+    try:
+        return cast("dict[str, JsonValue]", json_format.MessageToDict(message))
+    except (ValueError, json_format.Error) as error:
+        raise InvalidArgument(field, _NOT_FINITE) from error
 
 
 def dict_to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
@@ -101,14 +118,26 @@ def profile_to_proto(profile: Profile) -> profiles_pb2.Profile:
     )
 
 
-def event_from_proto(message: profiles_pb2.Event, received_at: datetime) -> Event:
-    """Decode an event; one without a time happened at ``received_at``; a count of 0 means 1."""
-    return Event(
-        user_id=message.user_id,
-        name=message.name,
-        time=message.time.ToDatetime(tzinfo=UTC) if message.HasField("time") else received_at,
-        count=message.count or 1,
-    )
+# The range of google.protobuf.Timestamp: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+_MIN_SECONDS = -62_135_596_800
+_MAX_SECONDS = 253_402_300_799
+
+
+def event_from_proto(message: profiles_pb2.Event, received_at: datetime, field: str = "event") -> Event:
+    """Decode an event; one without a time happened at ``received_at``; a count of 0 means 1.
+
+    Raises:
+        InvalidArgument: the time is outside the range of ``Timestamp``; names ``field.time``.
+    """
+    time = received_at
+    if message.HasField("time"):
+        seconds, nanos = message.time.seconds, message.time.nanos
+        if not (_MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos <= 999_999_999):
+            raise InvalidArgument(
+                f"{field}.time", "must lie in 0001-01-01 to 9999-12-31 with nanos in 0..999999999"
+            )
+        time = message.time.ToDatetime(tzinfo=UTC)
+    return Event(user_id=message.user_id, name=message.name, time=time, count=message.count or 1)
 
 
 def explanation_to_proto(explanation: Explanation) -> rules_pb2.Explanation:
@@ -151,8 +180,8 @@ def _incoming_profile(profile: profiles_pb2.Profile) -> IncomingProfile:
     # A Struct may hold NaN or infinities, which JSON cannot: that profile alone is invalid.
     try:
         return profile.user_id, struct_to_dict(profile.traits)
-    except ValueError:
-        return profile.user_id, InvalidArgument("traits", "numbers must be finite (JSON has no NaN)")
+    except InvalidArgument as error:
+        return profile.user_id, error
 
 
 def import_report_to_proto(report: ImportReport) -> profiles_pb2.ImportProfilesResponse:

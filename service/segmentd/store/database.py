@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -46,6 +47,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from segmentd.errors import ResourceExhausted, StoreUnavailable
 from segmentd.sqlgen.functions import register_sqlite_functions
 from segmentd.store.acquire import AcquireLimits, bound_acquisition, bounded, connect
+from segmentd.store.json_numbers import load_json
+
+log = logging.getLogger(__name__)
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -177,6 +181,7 @@ def _create_postgresql_engine(url: URL, settings: DatabaseSettings) -> AsyncEngi
         pool_pre_ping=True,
         connect_args={"timeout": settings.connect_timeout_s, "server_settings": server_settings},
         json_serializer=dump_json,
+        json_deserializer=load_json,
     )
     bound_acquisition(
         engine,
@@ -321,7 +326,10 @@ def unavailable_as_store_error() -> Iterator[None]:
         ) from error
     except Exception as error:
         if is_unavailable(error):
-            raise StoreUnavailable(f"database unavailable: {type(error).__name__}: {error}") from error
+            # The driver's text holds SQL, bound parameters (user ids) and the database's
+            # address: it goes to the log, the client learns only what failed.
+            log.warning("database unavailable: %s", type(error).__name__, exc_info=error)
+            raise StoreUnavailable("database unavailable") from error
         raise
 
 

@@ -40,6 +40,9 @@ from segmentd.store.segment_rows import (
     write_version,
 )
 
+#: Versions are stored as 32-bit integers; no segment can have a later one.
+_MAX_VERSION = 2**31 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class CatalogueChanges:
@@ -124,6 +127,9 @@ class SegmentRepository:
             SegmentNotFound: no such segment, or it never had that version.
             StoreUnavailable: the database cannot be reached.
         """
+        if version is not None and version > _MAX_VERSION:
+            # The column is a 32-bit integer: PostgreSQL would refuse the parameter itself.
+            raise SegmentNotFound(f"segment {name!r} at version {version} not found")
         async with read_session(self._sessions) as session:
             row: SegmentRow | SegmentVersionRow | None
             if version is None or version <= 0:

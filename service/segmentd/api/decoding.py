@@ -1,0 +1,159 @@
+"""Requests that protobuf cannot decode are answered INVALID_ARGUMENT, never UNKNOWN.
+
+gRPC decodes a request before any servicer code runs, so an exception raised there
+(invalid UTF-8 in a string field, nesting deeper than protobuf's recursion limit,
+truncated or corrupt bytes) would reach the client as UNKNOWN carrying a Python class
+name. :class:`DecodingInterceptor` replaces each method's request deserializer by one that
+returns a :class:`Refused` marker instead of raising, and wraps the method so that a
+marker, met as the request or anywhere in a request stream, aborts the call with
+INVALID_ARGUMENT. The same deserializer refuses a string holding the NUL character, which
+PostgreSQL cannot store (``segmentd.api.strings``), so that both stores accept the same
+requests; only messages whose bytes hold a zero byte are walked:
+
+    bytes ──> safe deserializer ──> message ─────────> servicer
+                                └─> Refused ──> abort(INVALID_ARGUMENT, "request: ..." / "field: ...")
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+from grpc import aio
+
+from segmentd.api.strings import nul_field
+
+Context = aio.ServicerContext[Any, Any]
+Behavior = Callable[..., Any]
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+
+#: What the client is told; the parser's own text names internals (upb, class names).
+UNDECODABLE_MESSAGE = (
+    "request: not a valid {type} message (corrupt bytes, invalid UTF-8 in a string field, "
+    "or nesting deeper than protobuf allows)"
+)
+
+
+NUL_MESSAGE = "must not contain the NUL character (U+0000)"
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Stands for a request refused before it reached the servicer: ``details`` says why."""
+
+    details: str
+
+
+def _safe(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    # Generated stubs pass ``Message.FromString``: its class names the message type.
+    owner = getattr(deserializer, "__self__", None)
+    type_name = getattr(getattr(owner, "DESCRIPTOR", None), "full_name", "request")
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            message = deserializer(data)
+        except (DecodeError, RecursionError, ValueError, UnicodeDecodeError):
+            return Refused(UNDECODABLE_MESSAGE.format(type=type_name))
+        # A NUL character is encoded as a zero byte: messages without one need no walk.
+        if b"\x00" in data and isinstance(message, Message):
+            field = nul_field(message)
+            if field is not None:
+                return Refused(f"{field}: {NUL_MESSAGE}")
+        return message
+
+    return deserialize
+
+
+async def _refuse(context: Context, marker: Refused) -> None:
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, marker.details)
+
+
+def _unary_request(behavior: Behavior) -> Behavior:
+    if inspect.isasyncgenfunction(behavior):
+
+        async def streamed(request: Any, context: Context) -> AsyncIterator[Any]:
+            if isinstance(request, Refused):
+                await _refuse(context, request)
+            async for message in behavior(request, context):
+                yield message
+
+        return streamed
+
+    async def unary(request: Any, context: Context) -> Any:
+        if isinstance(request, Refused):
+            await _refuse(context, request)
+        return await behavior(request, context)
+
+    return unary
+
+
+def _checked_stream(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
+    async def checked() -> AsyncIterator[Any]:
+        async for request in requests:
+            if isinstance(request, Refused):
+                await _refuse(context, request)
+            yield request
+
+    return checked()
+
+
+def _stream_request(behavior: Behavior) -> Behavior:
+    if inspect.isasyncgenfunction(behavior):
+
+        async def streamed(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
+            async for message in behavior(_checked_stream(requests, context), context):
+                yield message
+
+        return streamed
+
+    async def unary(requests: AsyncIterator[Any], context: Context) -> Any:
+        return await behavior(_checked_stream(requests, context), context)
+
+    return unary
+
+
+class DecodingInterceptor(aio.ServerInterceptor):
+    """Answers INVALID_ARGUMENT for undecodable requests and NUL characters (module docstring).
+
+    Each method's handler is wrapped once, on its first call, and reused.
+    """
+
+    def __init__(self) -> None:
+        self._wrapped: dict[tuple[str, int], grpc.RpcMethodHandler[Any, Any]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[_Request, _Response] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[_Request, _Response] | None:
+        """Return the called method's handler with a deserializer that never raises."""
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        key = (handler_call_details.method, id(handler))
+        wrapped = self._wrapped.get(key)
+        if wrapped is None:
+            wrapped = self._wrapped[key] = _wrap(handler)
+        return wrapped
+
+
+def _wrap(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+    codecs = (_safe(handler.request_deserializer), handler.response_serializer)
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(_unary_request(handler.unary_unary), *codecs)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(_unary_request(handler.unary_stream), *codecs)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(_stream_request(handler.stream_unary), *codecs)
+    if handler.stream_stream:
+        return grpc.stream_stream_rpc_method_handler(_stream_request(handler.stream_stream), *codecs)
+    return handler  # pragma: no cover - every gRPC handler has one of the four shapes
