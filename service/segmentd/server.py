@@ -32,6 +32,7 @@ from segmentd.observability.telemetry import Telemetry
 from segmentd.population import PercentileThresholds
 from segmentd.profiles import ProfileCache, ProfileDirectory
 from segmentd.segments import SegmentCatalog
+from segmentd.statistics import SegmentStatistics
 from segmentd.store.database import create_engine, create_sessionmaker
 from segmentd.store.health import ping
 from segmentd.store.members import MemberQueries
@@ -39,6 +40,7 @@ from segmentd.store.migrate import migrate
 from segmentd.store.notifications import ChangeCallbacks, ChangeListener
 from segmentd.store.profiles import ProfileRepository
 from segmentd.store.segments import SegmentRepository
+from segmentd.store.stats import StatsQueries
 from segmentd_client.v1 import (
     evaluation_pb2,
     evaluation_pb2_grpc,
@@ -124,7 +126,13 @@ async def start_server(settings: Settings) -> RunningServer:
         ProfileServicer(directory, ProfileImporter(engine, profile_cache)), server
     )
     evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
-        EvaluationServicer(evaluator, membership, EvaluationLimits(settings.max_batch_size)), server
+        EvaluationServicer(
+            evaluator,
+            membership,
+            EvaluationLimits(settings.max_batch_size),
+            SegmentStatistics(membership, StatsQueries(engine)),
+        ),
+        server,
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
