@@ -81,10 +81,12 @@ class StatsQueries:
 
     Args:
         engine: the store's engine.
+        max_groups: groups reported by value; the members with other values make one more.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, max_groups: int = MAX_GROUPS) -> None:
         self._engine = engine
+        self._max_groups = max_groups
         self.dialect: str = engine.dialect.name
 
     async def compare(
@@ -113,7 +115,9 @@ class StatsQueries:
         total = _summed(rows, attributes)
         population = int(total["population"])
         pop_sums = _pop_sums(total, attributes)
-        groups = tuple(_group(row, attributes, population, pop_sums) for row in rows if row["bucket"])
+        groups = tuple(
+            _group(row, attributes, population, pop_sums, self._max_groups) for row in rows if row["bucket"]
+        )
         whole = _segment(total, 0, attributes, population, pop_sums)
         return SegmentFigures(whole.member_count, population, whole.share, whole.traits, groups)
 
@@ -126,7 +130,7 @@ class StatsQueries:
             members=members,
             traits=[tuple(attribute.split(".")) for attribute in attributes],
             group=group,
-            max_groups=MAX_GROUPS,
+            max_groups=self._max_groups,
         )
         with unavailable_as_store_error():
             async with self._engine.connect() as connection:
@@ -149,14 +153,18 @@ def _segment(
 
 
 def _group(
-    row: Mapping[str, Any], attributes: Sequence[str], population: int, pop_sums: Sequence[float]
+    row: Mapping[str, Any],
+    attributes: Sequence[str],
+    population: int,
+    pop_sums: Sequence[float],
+    max_groups: int,
 ) -> GroupFigures:
-    rest = int(row["bucket"]) > MAX_GROUPS
+    rest = int(row["bucket"]) > max_groups
     traits = tuple(
         _trait(row, attribute, f"0_{i}", f"group_{{}}_{i}", pop_sums[i])
         for i, attribute in enumerate(attributes)
     )
-    value_count = int(row["value_rank"]) - MAX_GROUPS if rest else 1
+    value_count = int(row["value_rank"]) - max_groups if rest else 1
     value = None if rest else _group_value(row)
     return GroupFigures(value, int(row["members_0"]), traits, rest, value_count)
 
