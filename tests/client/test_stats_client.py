@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from segmentd_client import AsyncClient, Client, InvalidArgument, NotFound
 from tests.client.conftest import FREE
 
 PRO = {"name": "pro", "rule": {"condition": {"attribute": "plan", "operator": "EQUALS", "value": "pro"}}}
-PEOPLE = [
+PEOPLE: list[tuple[str, dict[str, Any]]] = [
     ("u1", {"plan": "free", "mrr": 0, "channel": "ads"}),
     ("u2", {"plan": "free", "mrr": 10, "channel": "seo"}),
     ("u3", {"plan": "pro", "mrr": 100, "channel": "ads"}),
