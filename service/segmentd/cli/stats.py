@@ -123,7 +123,7 @@ def _print_comparison(comparison: Comparison) -> None:
     _echo(table(header, rows))
     click.echo()
     overlap_rows = [(o.a, o.b, str(o.both), str(o.only_a), str(o.only_b)) for o in comparison.overlaps]
-    _echo(table(("A", "B", "BOTH", "ONLY A", "ONLY B"), overlap_rows))
+    _echo(table(("A", "B", "BOTH", "ONLY A", "ONLY B"), overlap_rows, names=2))
     for segment in comparison.segments:
         if segment.traits:
             click.echo()

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], *, names: int = 1) -> list[str]:
     """Return ``header`` and ``rows`` as lines, columns two spaces apart, numbers right-aligned.
 
-    The first column is left-aligned (names), the others right-aligned (figures).
+    The first ``names`` columns are left-aligned (names), the others right-aligned (figures).
     """
     every = [tuple(header), *(tuple(row) for row in rows)]
     widths = [max(len(row[i]) for row in every) for i in range(len(header))]
     return [
         "  ".join(
-            cell.ljust(width) if i == 0 else cell.rjust(width)
+            cell.ljust(width) if i < names else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(row, widths, strict=True))
         ).rstrip()
         for row in every

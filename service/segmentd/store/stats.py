@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from segmentd.engine.rules import JsonValue
@@ -133,7 +133,11 @@ class StatsQueries:
             max_groups=self._max_groups,
         )
         with unavailable_as_store_error():
-            async with self._engine.connect() as connection:
+            async with self._engine.connect() as connection, connection.begin():
+                if self.dialect == "postgresql":
+                    # JIT-compiling a statement this wide (a few expressions per segment and
+                    # trait) costs seconds, far more than it saves on a scan of the profiles.
+                    await connection.execute(text("SET LOCAL jit = off"))
                 result = await connection.execute(statement)
                 return [row._mapping for row in result]
 
