@@ -74,22 +74,29 @@ def stats_statement(
     source: FromClause = base
     bucket: ColumnElement[int] | None = None
     if group is not None:
-        source, bucket = _bucketed(dialect, base, max_groups)
+        source, bucket = _bucketed(base, max_groups)
     windowed = _windowed(source, len(members), len(traits), bucket).subquery("windowed")
     aggregates = _aggregates(dialect, windowed, len(members), len(traits))
     if bucket is None:
         return select(*aggregates).select_from(windowed)
-    c = windowed.c
-    grouped = [
+    grouped = _group_columns(windowed, len(traits))
+    return select(*grouped, *aggregates).select_from(windowed).group_by(windowed.c.bucket)
+
+
+def _group_columns(rows: FromClause, traits: int) -> list[Any]:
+    """The bucket, the value keys (equal on every row of a named group), the group percentiles."""
+    c = rows.c
+    columns: list[Any] = [
         c.bucket,
         func.min(c.g_kind).label("value_kind"),
         func.min(c.g_number).label("value_number"),
         func.min(c.g_text).label("value_text"),
         func.max(c.g_rank).label("value_rank"),
     ]
-    grouped += [_percentile(c.m0, c[f"gcum{i}"], c[f"gtot{i}"], c[f"v{i}"], p, f"group_p{p}_{i}")
-                for i in range(len(traits)) for p in PERCENTILES]  # fmt: skip
-    return select(*grouped, *aggregates).select_from(windowed).group_by(c.bucket)
+    for i in range(traits):
+        for p in PERCENTILES:
+            columns.append(_percentile(c.m0, c[f"gcum{i}"], c[f"gtot{i}"], c[f"v{i}"], p, f"group_p{p}_{i}"))
+    return columns
 
 
 def _number(dialect: str, trait: JsonValueSql) -> ColumnElement[Any]:
@@ -115,7 +122,7 @@ def _group_keys(dialect: str, trait: JsonValueSql) -> list[Label[Any]]:
     return [kind.label("g_kind"), number.label("g_number"), text.label("g_text")]
 
 
-def _bucketed(dialect: str, base: FromClause, max_groups: int) -> tuple[FromClause, ColumnElement[int]]:
+def _bucketed(base: FromClause, max_groups: int) -> tuple[FromClause, ColumnElement[int]]:
     """Join each member to its group's rank; return (base with ``g_rank``, its bucket)."""
     b = base.c
     keys = (b.g_kind, b.g_number, b.g_text)
