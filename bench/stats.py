@@ -69,9 +69,10 @@ def baseline_stats_sql() -> str:
         f"percentile_disc(0.9) WITHIN GROUP (ORDER BY {t}) FILTER (WHERE m), sum({t})"
         for t in TRAITS
     )
+    # MATERIALIZED, or PostgreSQL inlines `m` (the whole WHERE) into each FILTER: 3x slower.
     return (
-        f"SELECT count(*) FILTER (WHERE m), count(*),\n{figures}\n"
-        f"FROM (SELECT ({TYPICAL.baseline_where.strip()}) IS TRUE AS m,\n{values}\nFROM profiles) AS p"
+        f"WITH p AS MATERIALIZED (SELECT ({TYPICAL.baseline_where.strip()}) IS TRUE AS m,\n{values}\n"
+        f"FROM profiles)\nSELECT count(*) FILTER (WHERE m), count(*),\n{figures}\nFROM p"
     )
 
 

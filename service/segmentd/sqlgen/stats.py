@@ -11,8 +11,9 @@
               segment and trait count, sum, min, max, and the nearest-rank p50 / p90: the
               smallest value whose running count reaches ceil(p * total / 100)
 
-Every profile is read once (``base``); grouped statistics read ``base`` twice, which
-PostgreSQL materialises. Without a group trait the statement returns one row; with one, a
+Every profile is read once, into ``base`` (a materialised CTE: each rule and trait
+expression is computed once per profile, whatever the number of aggregates reading it);
+grouped statistics read ``base`` twice. Without a group trait the statement returns one row; with one, a
 row per group (``bucket`` 1..``max_groups``, ``max_groups + 1`` for the rest, 0 for the
 non-members), which `segmentd.store.stats` adds up.
 """
@@ -70,7 +71,10 @@ def stats_statement(
     columns += [_number(dialect, trait_of(profiles, path)).label(f"v{i}") for i, path in enumerate(traits)]
     if group is not None:
         columns += _group_keys(dialect, trait_of(profiles, group))
-    base = select(*columns).select_from(profiles).cte("base")
+    # MATERIALIZED: each m<j> and v<i> is referenced by many aggregates and windows, and
+    # both databases would otherwise substitute the whole expression (a segment's rule) into
+    # every reference, evaluating it once per reference and row: 3x slower on 5 segments.
+    base = select(*columns).select_from(profiles).cte("base").prefix_with("MATERIALIZED")
     source: FromClause = base
     bucket: ColumnElement[int] | None = None
     if group is not None:
