@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
     FromClause,
     Integer,
     Label,
@@ -79,8 +80,11 @@ def stats_statement(
     bucket: ColumnElement[int] | None = None
     if group is not None:
         source, bucket = _bucketed(base, max_groups)
-    windowed = _windowed(source, len(members), len(traits), bucket).subquery("windowed")
-    aggregates = _aggregates(dialect, windowed, len(members), len(traits))
+    # PostgreSQL's percentile_disc sorts only the members' values, where the running counts
+    # sort every profile; but the segment's percentiles cannot be combined from its groups'.
+    ordered_set = dialect == "postgresql" and group is None
+    windowed = _windowed(source, len(members), 0 if ordered_set else len(traits), bucket).subquery("windowed")
+    aggregates = _aggregates(dialect, windowed, len(members), len(traits), ordered_set=ordered_set)
     if bucket is None:
         return select(*aggregates).select_from(windowed)
     grouped = _group_columns(windowed, len(traits))
@@ -159,7 +163,9 @@ def _windowed(
     return select(*columns)
 
 
-def _aggregates(dialect: str, rows: FromClause, segments: int, traits: int) -> list[Label[Any]]:
+def _aggregates(
+    dialect: str, rows: FromClause, segments: int, traits: int, *, ordered_set: bool
+) -> list[Label[Any]]:
     c = rows.c
     # total() on SQLite: a sum of doubles that never overflows to an error, 0.0 for no rows.
     add = func.sum if dialect == "postgresql" else func.total
@@ -182,6 +188,9 @@ def _aggregates(dialect: str, rows: FromClause, segments: int, traits: int) -> l
                 func.min(of_members).label(f"min_{j}_{i}"),
                 func.max(of_members).label(f"max_{j}_{i}"),
             ]
+            if ordered_set:
+                columns += [_percentile_disc(of_members, p, f"p{p}_{j}_{i}") for p in PERCENTILES]
+                continue
             columns += [
                 _percentile(c[f"m{j}"], c[f"cum{j}_{i}"], c[f"tot{j}_{i}"], value, p, f"p{p}_{j}_{i}")
                 for p in PERCENTILES
@@ -204,3 +213,15 @@ def _percentile(
     """
     rank = (literal(percent, Integer) * total + 99) // 100
     return func.min(case((and_(member == 1, running >= rank), value))).label(name)
+
+
+def _percentile_disc(values: ColumnElement[Any], percent: int, name: str) -> Label[Any]:
+    """PostgreSQL's ``percentile_disc`` at the nearest rank (NULLs, the non-members, ignored).
+
+    It takes the value at rank ``ceil(f * N)`` with ``f * N`` in doubles, where 0.9 * N can
+    round to just above an integer. ``percent / 100 - 1e-12`` gives the exact rank for any N
+    below 10^10: the exact ``percent * N / 100`` is an integer or at least 0.01 above one,
+    and ``1e-12 * N`` lies between the rounding error and that 0.01.
+    """
+    fraction = literal(percent / 100 - 1e-12, Float)
+    return func.percentile_disc(fraction).within_group(values).label(name)
