@@ -28,6 +28,7 @@ from segmentd_client.errors import (
     Unauthenticated,
     Unavailable,
 )
+from segmentd_client.stats import Comparison, GroupStats, SegmentOverlap, SegmentStats, TraitStats
 from segmentd_client.types import (
     ApplyResult,
     Evaluation,
@@ -42,6 +43,11 @@ from segmentd_client.types import (
 )
 
 __all__ = [
+    "Comparison",
+    "GroupStats",
+    "SegmentOverlap",
+    "SegmentStats",
+    "TraitStats",
     "DEFAULT_TARGET",
     "TLS",
     "Aborted",

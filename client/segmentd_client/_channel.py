@@ -36,6 +36,8 @@ _RETRIED_METHODS: Final = {
         "ExplainEvaluation",
         "ListSegmentMembers",
         "CountSegmentMembers",
+        "GetSegmentStats",
+        "CompareSegments",
     ),
 }
 

@@ -17,10 +17,12 @@ import grpc
 from grpc import aio
 
 from segmentd_client import _aio_streams, _convert, _requests
+from segmentd_client import stats as _stats
 from segmentd_client._channel import DEFAULT_STREAM_TIMEOUT, DEFAULT_TIMEOUT, TLS, channel_settings
 from segmentd_client._importing import DEFAULT_BATCH_SIZE, ImportStream, ProfileInput
 from segmentd_client.definitions import in_dependency_order, load_definitions
 from segmentd_client.errors import NotFound, Unavailable, from_grpc_error
+from segmentd_client.stats import Comparison, SegmentStats
 from segmentd_client.types import (
     ApplyResult,
     Consistency,
@@ -169,6 +171,31 @@ class AsyncClient:
         request = _requests.explain(user_id, segment_name, consistency)
         response = await self._call(self._evaluation.ExplainEvaluation, request, timeout)
         return _convert.explanation_from_proto(response)
+
+    async def segment_stats(
+        self,
+        segment_name: str,
+        traits: Sequence[str] = (),
+        *,
+        group_by: str = "",
+        timeout: float | None = None,
+    ) -> SegmentStats:
+        """Return a segment's size, share and aggregates of numeric ``traits``, computed by the database.
+
+        With ``group_by`` a trait path, the same per value of that trait (the 50 values with
+        the most members, then the rest as one group).
+        """
+        request = _stats.stats_request(segment_name, traits, group_by)
+        return _stats.stats_from_proto(await self._call(self._evaluation.GetSegmentStats, request, timeout))
+
+    async def compare_segments(
+        self, segment_names: Sequence[str], traits: Sequence[str] = (), *, timeout: float | None = None
+    ) -> Comparison:
+        """Return the statistics of 2 to 10 segments and every pair's overlap, from one scan."""
+        request = _stats.compare_request(segment_names, traits)
+        return _stats.comparison_from_proto(
+            await self._call(self._evaluation.CompareSegments, request, timeout)
+        )
 
     async def count_members(self, segment_name: str, *, timeout: float | None = None) -> int:
         """Return the number of members of a segment."""

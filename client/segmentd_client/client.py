@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 import grpc
 
 from segmentd_client import _convert, _requests, _streams
+from segmentd_client import stats as _stats
 from segmentd_client._channel import DEFAULT_STREAM_TIMEOUT, DEFAULT_TIMEOUT, TLS, channel_settings
 from segmentd_client._importing import DEFAULT_BATCH_SIZE, ImportStream, ProfileInput
 from segmentd_client.definitions import in_dependency_order, load_definitions
 from segmentd_client.errors import NotFound, Unavailable, from_grpc_error
+from segmentd_client.stats import Comparison, SegmentStats
 from segmentd_client.types import (
     ApplyResult,
     Consistency,
@@ -165,6 +167,29 @@ class Client:
         request = _requests.explain(user_id, segment_name, consistency)
         response = self._call(self._evaluation.ExplainEvaluation, request, timeout)
         return _convert.explanation_from_proto(response)
+
+    def segment_stats(
+        self,
+        segment_name: str,
+        traits: Sequence[str] = (),
+        *,
+        group_by: str = "",
+        timeout: float | None = None,
+    ) -> SegmentStats:
+        """Return a segment's size, share and aggregates of numeric ``traits``, computed by the database.
+
+        With ``group_by`` a trait path, the same per value of that trait (the 50 values with
+        the most members, then the rest as one group).
+        """
+        request = _stats.stats_request(segment_name, traits, group_by)
+        return _stats.stats_from_proto(self._call(self._evaluation.GetSegmentStats, request, timeout))
+
+    def compare_segments(
+        self, segment_names: Sequence[str], traits: Sequence[str] = (), *, timeout: float | None = None
+    ) -> Comparison:
+        """Return the statistics of 2 to 10 segments and every pair's overlap, from one scan."""
+        request = _stats.compare_request(segment_names, traits)
+        return _stats.comparison_from_proto(self._call(self._evaluation.CompareSegments, request, timeout))
 
     def count_members(self, segment_name: str, *, timeout: float | None = None) -> int:
         """Return the number of members of a segment."""

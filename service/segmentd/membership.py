@@ -8,7 +8,7 @@ token (keyset pagination: resuming costs the same on page 1,000 as on page 1).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,6 +65,16 @@ class Membership:
         segment = catalogue.segment(segment_name)
         condition = await self._condition(segment, catalogue)
         return await self._queries.count(condition), segment.version
+
+    async def conditions(self, segment_names: Sequence[str]) -> list[tuple[Segment, ColumnElement[bool]]]:
+        """Return each named segment and its SQL condition, all from one read of the catalogue.
+
+        Raises:
+            SegmentNotFound: a name is not a current segment.
+        """
+        catalogue = await self._catalog.catalogue()
+        segments = [catalogue.segment(name) for name in segment_names]
+        return [(segment, await self._condition(segment, catalogue)) for segment in segments]
 
     async def list_members(
         self, segment_name: str, page_size: int, page_token: str

@@ -36,6 +36,7 @@ from segmentd.security.exposure import exposure_warnings
 from segmentd.security.interceptor import access_control
 from segmentd.security.tls import server_credentials
 from segmentd.segments import SegmentCatalog
+from segmentd.statistics import SegmentStatistics
 from segmentd.startup import warn_about_unsafe_settings
 from segmentd.store.database import DatabaseSettings, create_engine, create_sessionmaker
 from segmentd.store.health import ping
@@ -44,6 +45,7 @@ from segmentd.store.migrate import migrate
 from segmentd.store.notifications import ChangeCallbacks, ChangeListener
 from segmentd.store.profiles import ProfileRepository
 from segmentd.store.segments import SegmentRepository
+from segmentd.store.stats import StatsQueries
 from segmentd_client.v1 import (
     evaluation_pb2,
     evaluation_pb2_grpc,
@@ -141,7 +143,13 @@ async def start_server(settings: Settings) -> RunningServer:
         server,
     )
     evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
-        EvaluationServicer(evaluator, membership, EvaluationLimits(settings.max_batch_size)), server
+        EvaluationServicer(
+            evaluator,
+            membership,
+            EvaluationLimits(settings.max_batch_size),
+            SegmentStatistics(membership, StatsQueries(engine)),
+        ),
+        server,
     )
     health_servicer = _add_health_and_reflection(server)
     port = _listen(server, settings)

@@ -506,3 +506,320 @@ class CountSegmentMembersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CountSegmentMembersResponse: _TypeAlias = CountSegmentMembersResponse  # noqa: Y015
+
+@_typing.final
+class GetSegmentStatsRequest(_message.Message):
+    """The request of `GetSegmentStats`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_NAME_FIELD_NUMBER: _builtins.int
+    NUMERIC_TRAITS_FIELD_NUMBER: _builtins.int
+    GROUP_BY_FIELD_NUMBER: _builtins.int
+    segment_name: _builtins.str
+    """The segment described. Required; NOT_FOUND when no segment has it."""
+    group_by: _builtins.str
+    """A dotted trait path: when set, the statistics are also given per value of
+    that trait among the members (the 50 values with the most members, then
+    the rest as one group).
+    """
+    @_builtins.property
+    def numeric_traits(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Dotted trait paths aggregated over the members (e.g. "mrr"), at most 20,
+        no repeats. Only JSON numbers count (booleans are not numbers): a member
+        whose value there is missing or not a number is left out of that
+        trait's aggregates, as for the percentile operators.
+        """
+
+    def __init__(
+        self,
+        *,
+        segment_name: _builtins.str = ...,
+        numeric_traits: _abc.Iterable[_builtins.str] | None = ...,
+        group_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_by", b"group_by", "numeric_traits", b"numeric_traits", "segment_name", b"segment_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSegmentStatsRequest: _TypeAlias = GetSegmentStatsRequest  # noqa: Y015
+
+@_typing.final
+class SegmentStats(_message.Message):
+    """Statistics of one segment, computed by the database at one instant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_NAME_FIELD_NUMBER: _builtins.int
+    SEGMENT_VERSION_FIELD_NUMBER: _builtins.int
+    MEMBER_COUNT_FIELD_NUMBER: _builtins.int
+    POPULATION_COUNT_FIELD_NUMBER: _builtins.int
+    SHARE_FIELD_NUMBER: _builtins.int
+    TRAITS_FIELD_NUMBER: _builtins.int
+    GROUPS_FIELD_NUMBER: _builtins.int
+    segment_name: _builtins.str
+    """The segment described."""
+    segment_version: _builtins.int
+    """The version of the segment that was evaluated."""
+    member_count: _builtins.int
+    """The number of members."""
+    population_count: _builtins.int
+    """The number of profiles."""
+    share: _builtins.float
+    """member_count / population_count; 0 when there are no profiles."""
+    @_builtins.property
+    def traits(self) -> _containers.RepeatedCompositeFieldContainer[Global___TraitStats]:
+        """One entry per requested numeric trait, in request order."""
+
+    @_builtins.property
+    def groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___GroupStats]:
+        """With `group_by`: one entry per value of that trait among the members, by
+        descending member count (ties by value), the rest group last. Empty
+        otherwise.
+        """
+
+    def __init__(
+        self,
+        *,
+        segment_name: _builtins.str = ...,
+        segment_version: _builtins.int = ...,
+        member_count: _builtins.int = ...,
+        population_count: _builtins.int = ...,
+        share: _builtins.float = ...,
+        traits: _abc.Iterable[Global___TraitStats] | None = ...,
+        groups: _abc.Iterable[Global___GroupStats] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "member_count", b"member_count", "population_count", b"population_count", "segment_name", b"segment_name", "segment_version", b"segment_version", "share", b"share", "traits", b"traits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SegmentStats: _TypeAlias = SegmentStats  # noqa: Y015
+
+@_typing.final
+class TraitStats(_message.Message):
+    """Aggregates of one numeric trait over a set of members."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTRIBUTE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    SUM_FIELD_NUMBER: _builtins.int
+    MEAN_FIELD_NUMBER: _builtins.int
+    MIN_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_NUMBER: _builtins.int
+    P50_FIELD_NUMBER: _builtins.int
+    P90_FIELD_NUMBER: _builtins.int
+    SHARE_OF_SUM_FIELD_NUMBER: _builtins.int
+    attribute: _builtins.str
+    """The trait's dotted path, as requested."""
+    count: _builtins.int
+    """The number of members holding a number there."""
+    sum: _builtins.float
+    """The sum of those numbers (0 when count is 0)."""
+    mean: _builtins.float
+    """sum / count; unset when count is 0."""
+    min: _builtins.float
+    """The smallest of those numbers; unset when count is 0."""
+    max: _builtins.float
+    """The largest; unset when count is 0."""
+    p50: _builtins.float
+    """The nearest-rank median: the value at rank max(1, ceil(0.5 * count)),
+    ascending, as the percentile operators rank; unset when count is 0.
+    """
+    p90: _builtins.float
+    """The nearest-rank 90th percentile; unset when count is 0."""
+    share_of_sum: _builtins.float
+    """`sum` divided by the sum of the trait over every profile (the whole
+    population, also for a group); unset when that sum is 0.
+    """
+    def __init__(
+        self,
+        *,
+        attribute: _builtins.str = ...,
+        count: _builtins.int = ...,
+        sum: _builtins.float = ...,
+        mean: _builtins.float | None = ...,
+        min: _builtins.float | None = ...,
+        max: _builtins.float | None = ...,
+        p50: _builtins.float | None = ...,
+        p90: _builtins.float | None = ...,
+        share_of_sum: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "_mean", b"_mean", "_min", b"_min", "_p50", b"_p50", "_p90", b"_p90", "_share_of_sum", b"_share_of_sum", "max", b"max", "mean", b"mean", "min", b"min", "p50", b"p50", "p90", b"p90", "share_of_sum", b"share_of_sum"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max", b"_max", "_mean", b"_mean", "_min", b"_min", "_p50", b"_p50", "_p90", b"_p90", "_share_of_sum", b"_share_of_sum", "attribute", b"attribute", "count", b"count", "max", b"max", "mean", b"mean", "min", b"min", "p50", b"p50", "p90", b"p90", "share_of_sum", b"share_of_sum", "sum", b"sum"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max: _TypeAlias = _typing.Literal["max"]  # noqa: Y015
+    _WhichOneofArgType__max: _TypeAlias = _typing.Literal["_max", b"_max"]  # noqa: Y015
+    _WhichOneofReturnType__mean: _TypeAlias = _typing.Literal["mean"]  # noqa: Y015
+    _WhichOneofArgType__mean: _TypeAlias = _typing.Literal["_mean", b"_mean"]  # noqa: Y015
+    _WhichOneofReturnType__min: _TypeAlias = _typing.Literal["min"]  # noqa: Y015
+    _WhichOneofArgType__min: _TypeAlias = _typing.Literal["_min", b"_min"]  # noqa: Y015
+    _WhichOneofReturnType__p50: _TypeAlias = _typing.Literal["p50"]  # noqa: Y015
+    _WhichOneofArgType__p50: _TypeAlias = _typing.Literal["_p50", b"_p50"]  # noqa: Y015
+    _WhichOneofReturnType__p90: _TypeAlias = _typing.Literal["p90"]  # noqa: Y015
+    _WhichOneofArgType__p90: _TypeAlias = _typing.Literal["_p90", b"_p90"]  # noqa: Y015
+    _WhichOneofReturnType__share_of_sum: _TypeAlias = _typing.Literal["share_of_sum"]  # noqa: Y015
+    _WhichOneofArgType__share_of_sum: _TypeAlias = _typing.Literal["_share_of_sum", b"_share_of_sum"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max) -> _WhichOneofReturnType__max | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mean) -> _WhichOneofReturnType__mean | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min) -> _WhichOneofReturnType__min | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__p50) -> _WhichOneofReturnType__p50 | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__p90) -> _WhichOneofReturnType__p90 | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__share_of_sum) -> _WhichOneofReturnType__share_of_sum | None: ...
+
+Global___TraitStats: _TypeAlias = TraitStats  # noqa: Y015
+
+@_typing.final
+class GroupStats(_message.Message):
+    """The statistics of the members sharing one value of the `group_by` trait."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUE_FIELD_NUMBER: _builtins.int
+    MEMBER_COUNT_FIELD_NUMBER: _builtins.int
+    TRAITS_FIELD_NUMBER: _builtins.int
+    REST_FIELD_NUMBER: _builtins.int
+    VALUE_COUNT_FIELD_NUMBER: _builtins.int
+    member_count: _builtins.int
+    """The number of members in the group."""
+    rest: _builtins.bool
+    """True for the group of every value beyond the first 50."""
+    value_count: _builtins.int
+    """The number of distinct values merged in this group: 1, or more for the
+    rest group.
+    """
+    @_builtins.property
+    def value(self) -> _struct_pb2.Value:
+        """The value: a string, number or boolean; null for members whose value
+        there is missing, null, a list or an object. Unset for the rest group.
+        """
+
+    @_builtins.property
+    def traits(self) -> _containers.RepeatedCompositeFieldContainer[Global___TraitStats]:
+        """One entry per requested numeric trait, in request order."""
+
+    def __init__(
+        self,
+        *,
+        value: _struct_pb2.Value | None = ...,
+        member_count: _builtins.int = ...,
+        traits: _abc.Iterable[Global___TraitStats] | None = ...,
+        rest: _builtins.bool = ...,
+        value_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member_count", b"member_count", "rest", b"rest", "traits", b"traits", "value", b"value", "value_count", b"value_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GroupStats: _TypeAlias = GroupStats  # noqa: Y015
+
+@_typing.final
+class CompareSegmentsRequest(_message.Message):
+    """The request of `CompareSegments`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_NAMES_FIELD_NUMBER: _builtins.int
+    NUMERIC_TRAITS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def segment_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """2 to 10 distinct segment names. NOT_FOUND when one is unknown."""
+
+    @_builtins.property
+    def numeric_traits(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Numeric traits aggregated for every segment, as in `GetSegmentStats`."""
+
+    def __init__(
+        self,
+        *,
+        segment_names: _abc.Iterable[_builtins.str] | None = ...,
+        numeric_traits: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["numeric_traits", b"numeric_traits", "segment_names", b"segment_names"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompareSegmentsRequest: _TypeAlias = CompareSegmentsRequest  # noqa: Y015
+
+@_typing.final
+class CompareSegmentsResponse(_message.Message):
+    """The response of `CompareSegments`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    OVERLAPS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def segments(self) -> _containers.RepeatedCompositeFieldContainer[Global___SegmentStats]:
+        """Each segment's statistics, in request order (without groups)."""
+
+    @_builtins.property
+    def overlaps(self) -> _containers.RepeatedCompositeFieldContainer[Global___SegmentOverlap]:
+        """One entry per pair of segments (a before b in request order)."""
+
+    def __init__(
+        self,
+        *,
+        segments: _abc.Iterable[Global___SegmentStats] | None = ...,
+        overlaps: _abc.Iterable[Global___SegmentOverlap] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["overlaps", b"overlaps", "segments", b"segments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompareSegmentsResponse: _TypeAlias = CompareSegmentsResponse  # noqa: Y015
+
+@_typing.final
+class SegmentOverlap(_message.Message):
+    """How two segments overlap."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    A_FIELD_NUMBER: _builtins.int
+    B_FIELD_NUMBER: _builtins.int
+    BOTH_FIELD_NUMBER: _builtins.int
+    ONLY_A_FIELD_NUMBER: _builtins.int
+    ONLY_B_FIELD_NUMBER: _builtins.int
+    a: _builtins.str
+    """The first segment's name."""
+    b: _builtins.str
+    """The second segment's name."""
+    both: _builtins.int
+    """|A ∩ B|: users in both."""
+    only_a: _builtins.int
+    """|A ∖ B|: users in a, not in b."""
+    only_b: _builtins.int
+    """|B ∖ A|: users in b, not in a."""
+    def __init__(
+        self,
+        *,
+        a: _builtins.str = ...,
+        b: _builtins.str = ...,
+        both: _builtins.int = ...,
+        only_a: _builtins.int = ...,
+        only_b: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["a", b"a", "b", b"b", "both", b"both", "only_a", b"only_a", "only_b", b"only_b"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SegmentOverlap: _TypeAlias = SegmentOverlap  # noqa: Y015

@@ -75,6 +75,16 @@ class EvaluationServiceStub:
                 request_serializer=segmentd__client_dot_v1_dot_evaluation__pb2.CountSegmentMembersRequest.SerializeToString,
                 response_deserializer=segmentd__client_dot_v1_dot_evaluation__pb2.CountSegmentMembersResponse.FromString,
                 _registered_method=True)
+        self.GetSegmentStats = channel.unary_unary(
+                '/segmentd.v1.EvaluationService/GetSegmentStats',
+                request_serializer=segmentd__client_dot_v1_dot_evaluation__pb2.GetSegmentStatsRequest.SerializeToString,
+                response_deserializer=segmentd__client_dot_v1_dot_evaluation__pb2.SegmentStats.FromString,
+                _registered_method=True)
+        self.CompareSegments = channel.unary_unary(
+                '/segmentd.v1.EvaluationService/CompareSegments',
+                request_serializer=segmentd__client_dot_v1_dot_evaluation__pb2.CompareSegmentsRequest.SerializeToString,
+                response_deserializer=segmentd__client_dot_v1_dot_evaluation__pb2.CompareSegmentsResponse.FromString,
+                _registered_method=True)
 
 
 class EvaluationServiceServicer:
@@ -142,6 +152,27 @@ class EvaluationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSegmentStats(self, request, context):
+        """A segment's size, its share of the population and aggregates of numeric
+        traits over its members, optionally per value of a trait: computed in
+        the database in one statement.
+
+        The response is the SegmentStats resource itself (DESIGN.md fixes the
+        name), which CompareSegmentsResponse also holds.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompareSegments(self, request, context):
+        """The statistics of 2 to 10 segments and the sizes of their pairwise
+        intersections and differences, in one scan of the profiles.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EvaluationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -174,6 +205,16 @@ def add_EvaluationServiceServicer_to_server(servicer, server):
                     servicer.CountSegmentMembers,
                     request_deserializer=segmentd__client_dot_v1_dot_evaluation__pb2.CountSegmentMembersRequest.FromString,
                     response_serializer=segmentd__client_dot_v1_dot_evaluation__pb2.CountSegmentMembersResponse.SerializeToString,
+            ),
+            'GetSegmentStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSegmentStats,
+                    request_deserializer=segmentd__client_dot_v1_dot_evaluation__pb2.GetSegmentStatsRequest.FromString,
+                    response_serializer=segmentd__client_dot_v1_dot_evaluation__pb2.SegmentStats.SerializeToString,
+            ),
+            'CompareSegments': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompareSegments,
+                    request_deserializer=segmentd__client_dot_v1_dot_evaluation__pb2.CompareSegmentsRequest.FromString,
+                    response_serializer=segmentd__client_dot_v1_dot_evaluation__pb2.CompareSegmentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -349,6 +390,60 @@ class EvaluationService:
             '/segmentd.v1.EvaluationService/CountSegmentMembers',
             segmentd__client_dot_v1_dot_evaluation__pb2.CountSegmentMembersRequest.SerializeToString,
             segmentd__client_dot_v1_dot_evaluation__pb2.CountSegmentMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSegmentStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/segmentd.v1.EvaluationService/GetSegmentStats',
+            segmentd__client_dot_v1_dot_evaluation__pb2.GetSegmentStatsRequest.SerializeToString,
+            segmentd__client_dot_v1_dot_evaluation__pb2.SegmentStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompareSegments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/segmentd.v1.EvaluationService/CompareSegments',
+            segmentd__client_dot_v1_dot_evaluation__pb2.CompareSegmentsRequest.SerializeToString,
+            segmentd__client_dot_v1_dot_evaluation__pb2.CompareSegmentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

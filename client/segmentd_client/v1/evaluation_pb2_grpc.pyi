@@ -70,6 +70,19 @@ class EvaluationServiceStub:
     """
     CountSegmentMembers: _grpc.UnaryUnaryMultiCallable[_evaluation_pb2.CountSegmentMembersRequest, _evaluation_pb2.CountSegmentMembersResponse]
     """The number of members of a segment, computed in the database."""
+    GetSegmentStats: _grpc.UnaryUnaryMultiCallable[_evaluation_pb2.GetSegmentStatsRequest, _evaluation_pb2.SegmentStats]
+    """A segment's size, its share of the population and aggregates of numeric
+    traits over its members, optionally per value of a trait: computed in
+    the database in one statement.
+
+    The response is the SegmentStats resource itself (DESIGN.md fixes the
+    name), which CompareSegmentsResponse also holds.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    """
+    CompareSegments: _grpc.UnaryUnaryMultiCallable[_evaluation_pb2.CompareSegmentsRequest, _evaluation_pb2.CompareSegmentsResponse]
+    """The statistics of 2 to 10 segments and the sizes of their pairwise
+    intersections and differences, in one scan of the profiles.
+    """
 
 @_typing.type_check_only
 class EvaluationServiceAsyncStub(EvaluationServiceStub):
@@ -113,6 +126,19 @@ class EvaluationServiceAsyncStub(EvaluationServiceStub):
     """
     CountSegmentMembers: _aio.UnaryUnaryMultiCallable[_evaluation_pb2.CountSegmentMembersRequest, _evaluation_pb2.CountSegmentMembersResponse]  # type: ignore[assignment]
     """The number of members of a segment, computed in the database."""
+    GetSegmentStats: _aio.UnaryUnaryMultiCallable[_evaluation_pb2.GetSegmentStatsRequest, _evaluation_pb2.SegmentStats]  # type: ignore[assignment]
+    """A segment's size, its share of the population and aggregates of numeric
+    traits over its members, optionally per value of a trait: computed in
+    the database in one statement.
+
+    The response is the SegmentStats resource itself (DESIGN.md fixes the
+    name), which CompareSegmentsResponse also holds.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    """
+    CompareSegments: _aio.UnaryUnaryMultiCallable[_evaluation_pb2.CompareSegmentsRequest, _evaluation_pb2.CompareSegmentsResponse]  # type: ignore[assignment]
+    """The statistics of 2 to 10 segments and the sizes of their pairwise
+    intersections and differences, in one scan of the profiles.
+    """
 
 class EvaluationServiceServicer(metaclass=_abc_1.ABCMeta):
     """Answers "which segments is this user in?" (per user, fast) and "who is in
@@ -189,5 +215,30 @@ class EvaluationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_evaluation_pb2.CountSegmentMembersResponse, _abc.Awaitable[_evaluation_pb2.CountSegmentMembersResponse]]:
         """The number of members of a segment, computed in the database."""
+
+    @_abc_1.abstractmethod
+    def GetSegmentStats(
+        self,
+        request: _evaluation_pb2.GetSegmentStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_evaluation_pb2.SegmentStats, _abc.Awaitable[_evaluation_pb2.SegmentStats]]:
+        """A segment's size, its share of the population and aggregates of numeric
+        traits over its members, optionally per value of a trait: computed in
+        the database in one statement.
+
+        The response is the SegmentStats resource itself (DESIGN.md fixes the
+        name), which CompareSegmentsResponse also holds.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+
+    @_abc_1.abstractmethod
+    def CompareSegments(
+        self,
+        request: _evaluation_pb2.CompareSegmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_evaluation_pb2.CompareSegmentsResponse, _abc.Awaitable[_evaluation_pb2.CompareSegmentsResponse]]:
+        """The statistics of 2 to 10 segments and the sizes of their pairwise
+        intersections and differences, in one scan of the profiles.
+        """
 
 def add_EvaluationServiceServicer_to_server(servicer: EvaluationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

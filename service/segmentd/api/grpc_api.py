@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from google.protobuf import empty_pb2
 from grpc import aio
 
-from segmentd.api import mappers
+from segmentd.api import mappers, stats_mappers
 from segmentd.api.errors import abort_on_domain_error
 from segmentd.errors import InvalidArgument
 from segmentd.evaluation import Evaluator
@@ -20,6 +20,7 @@ from segmentd.importer import ProfileImporter
 from segmentd.membership import Membership
 from segmentd.profiles import ProfileDirectory
 from segmentd.segments import SegmentCatalog
+from segmentd.statistics import SegmentStatistics
 from segmentd_client.v1 import (
     evaluation_pb2,
     evaluation_pb2_grpc,
@@ -167,10 +168,17 @@ class EvaluationLimits:
 class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
     """``segmentd.v1.EvaluationService``."""
 
-    def __init__(self, evaluator: Evaluator, membership: Membership, limits: EvaluationLimits) -> None:
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        membership: Membership,
+        limits: EvaluationLimits,
+        statistics: SegmentStatistics,
+    ) -> None:
         self._evaluator = evaluator
         self._membership = membership
         self._limits = limits
+        self._statistics = statistics
 
     async def EvaluateUser(
         self, request: evaluation_pb2.EvaluateUserRequest, context: Context
@@ -256,3 +264,24 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         async with abort_on_domain_error(context):
             count, version = await self._membership.count(request.segment_name)
             return evaluation_pb2.CountSegmentMembersResponse(count=count, segment_version=version)
+
+    async def GetSegmentStats(
+        self, request: evaluation_pb2.GetSegmentStatsRequest, context: Context
+    ) -> evaluation_pb2.SegmentStats:
+        """Describe a segment with aggregates computed by the database."""
+        async with abort_on_domain_error(context):
+            named = await self._statistics.stats(
+                request.segment_name, request.numeric_traits, request.group_by
+            )
+            return stats_mappers.segment_stats_to_proto(named)
+
+    async def CompareSegments(
+        self, request: evaluation_pb2.CompareSegmentsRequest, context: Context
+    ) -> evaluation_pb2.CompareSegmentsResponse:
+        """Describe 2 to 10 segments and how each pair overlaps, in one scan."""
+        async with abort_on_domain_error(context):
+            segments, overlaps = await self._statistics.compare(request.segment_names, request.numeric_traits)
+            return evaluation_pb2.CompareSegmentsResponse(
+                segments=[stats_mappers.segment_stats_to_proto(named) for named in segments],
+                overlaps=[stats_mappers.overlap_to_proto(overlap) for overlap in overlaps],
+            )

@@ -6,6 +6,7 @@
     segmentd profile get|set | events record           profiles.py    profiles and events
     segmentd import FILE                               importing.py   bulk profiles from a file
     segmentd keys create|list|revoke                   keys.py        API keys (on the database)
+    segmentd stats | compare                           stats.py       segment statistics, overlaps
 
 Every command but ``serve`` and ``migrate`` is a thin caller of the typed client
 (``segmentd_client.Client``), so scripts and the command line share one code path. Exit codes
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 
 import click
 
-from segmentd.cli import evaluation, importing, keys, profiles, segments, server
+from segmentd.cli import evaluation, importing, keys, profiles, segments, server, stats
 from segmentd.cli.common import EXIT_OK, EXIT_USAGE, CommandFailed, echo_error
 
 
@@ -41,7 +42,7 @@ def cli() -> None:
     """
 
 
-for _module in (server, segments, evaluation, profiles, importing, keys):
+for _module in (server, segments, evaluation, profiles, importing, keys, stats):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 
