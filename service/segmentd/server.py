@@ -36,8 +36,8 @@ from segmentd.security.exposure import exposure_warnings
 from segmentd.security.interceptor import access_control
 from segmentd.security.tls import server_credentials
 from segmentd.segments import SegmentCatalog
-from segmentd.statistics import SegmentStatistics
 from segmentd.startup import warn_about_unsafe_settings
+from segmentd.statistics import SegmentStatistics
 from segmentd.store.database import DatabaseSettings, create_engine, create_sessionmaker
 from segmentd.store.health import ping
 from segmentd.store.members import MemberQueries
