@@ -5,6 +5,7 @@
          | EventCondition(name, operator, count, within_days)   behavioural count
          | SegmentReference(name)                               another segment's verdict
          | PercentageSplit(salt, from_percent, to_percent)      deterministic user bucket
+         | ListReference(name)                                  the user id is in a user list
 
 Instances are immutable; `Condition.value` holds the JSON value as decoded (lists stay lists).
 """
@@ -68,7 +69,14 @@ class PercentageSplit:
     to_percent: float
 
 
-Rule: TypeAlias = Group | Condition | EventCondition | SegmentReference | PercentageSplit
+@dataclass(frozen=True, slots=True)
+class ListReference:
+    """Holds when the user's id is a member of the user list called ``name`` (``in_list``)."""
+
+    name: str
+
+
+Rule: TypeAlias = Group | Condition | EventCondition | SegmentReference | PercentageSplit | ListReference
 
 
 def referenced_segments(rule: Rule) -> frozenset[str]:
@@ -77,4 +85,13 @@ def referenced_segments(rule: Rule) -> frozenset[str]:
         return frozenset({rule.name})
     if isinstance(rule, Group):
         return frozenset().union(*(referenced_segments(child) for child in rule.rules))
+    return frozenset()
+
+
+def referenced_lists(rule: Rule) -> frozenset[str]:
+    """Return the names of the user lists ``rule`` tests directly (not through segment references)."""
+    if isinstance(rule, ListReference):
+        return frozenset({rule.name})
+    if isinstance(rule, Group):
+        return frozenset().union(*(referenced_lists(child) for child in rule.rules))
     return frozenset()

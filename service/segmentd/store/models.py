@@ -6,6 +6,9 @@
     segment_versions(name, version, ...)         PK (name, version); every version ever written
     segment_references(name, referenced_name)    edges of the reference graph (current versions)
     segment_catalogue(id = 1, version)           one row; +1 on every change to ``segments`` (trigger)
+    user_lists(name PK, description, member_count, create_time, update_time)
+    user_list_members(list_name, user_id)        PK (list_name, user_id); one row per member
+    segment_list_references(name, list_name)     the lists each current segment's rule tests
 
 JSON columns are JSONB on PostgreSQL (GIN-indexable, ``jsonb_typeof``) and JSON (text checked by
 JSON1) on SQLite. Schema changes go through Alembic (``service/segmentd/store/migrations``); the
@@ -143,6 +146,51 @@ class SegmentCatalogueRow(Base):
     version: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class UserListRow(Base):
+    """A user list: an explicit set of user ids, tested by ``in_list`` conditions.
+
+    ``member_count`` is kept by every write in the same transaction as the member rows (the
+    list's row is locked first), so reading it costs no count over millions of rows.
+    """
+
+    __tablename__ = "user_lists"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    member_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class UserListMemberRow(Base):
+    """``user_id`` is a member of list ``list_name``.
+
+    The primary key (list_name, user_id) serves both the hot path's probe (is this user in
+    that list?) and the semi-join of membership queries. Members need no profile: a list may
+    be loaded before the profiles it names.
+    """
+
+    __tablename__ = "user_list_members"
+
+    list_name: Mapped[str] = mapped_column(
+        String(63), ForeignKey("user_lists.name", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+
+
+class SegmentListReferenceRow(Base):
+    """``name``'s current rule tests user list ``list_name`` (a list in use cannot be deleted)."""
+
+    __tablename__ = "segment_list_references"
+
+    name: Mapped[str] = mapped_column(
+        String(63), ForeignKey("segments.name", ondelete="CASCADE"), primary_key=True
+    )
+    list_name: Mapped[str] = mapped_column(String(63), ForeignKey("user_lists.name"), primary_key=True)
+
+    __table_args__ = (Index(None, "list_name"),)
 
 
 profiles_table = ProfileRow.__table__
