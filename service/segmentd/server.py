@@ -21,9 +21,10 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from segmentd.api.grpc_api import EvaluationLimits, EvaluationServicer, ProfileServicer, SegmentServicer
+from segmentd.api.user_lists import UserListServicer
 from segmentd.config import Settings
 from segmentd.evaluation import Evaluator, utc_now
 from segmentd.importer import ProfileImporter
@@ -39,6 +40,8 @@ from segmentd.store.migrate import migrate
 from segmentd.store.notifications import ChangeCallbacks, ChangeListener
 from segmentd.store.profiles import ProfileRepository
 from segmentd.store.segments import SegmentRepository
+from segmentd.store.user_lists import UserListRepository
+from segmentd.user_lists import UserListDirectory
 from segmentd_client.v1 import (
     evaluation_pb2,
     evaluation_pb2_grpc,
@@ -46,6 +49,8 @@ from segmentd_client.v1 import (
     profiles_pb2_grpc,
     segments_pb2,
     segments_pb2_grpc,
+    user_lists_pb2,
+    user_lists_pb2_grpc,
 )
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,7 @@ SERVICE_NAMES = (
     segments_pb2.DESCRIPTOR.services_by_name["SegmentService"].full_name,
     profiles_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name,
     evaluation_pb2.DESCRIPTOR.services_by_name["EvaluationService"].full_name,
+    user_lists_pb2.DESCRIPTOR.services_by_name["UserListService"].full_name,
 )
 HEALTH_PROBE_SECONDS = 2.0
 
@@ -108,7 +114,6 @@ async def start_server(settings: Settings) -> RunningServer:
         settings.max_page_size,
         utc_now,
     )
-    directory = ProfileDirectory(profiles, profile_cache)
 
     # Metrics, access log and tracing; started before aio.server(), which tracing instruments.
     telemetry = await Telemetry.start(settings, engine, caches={"profiles": profile_cache})
@@ -121,10 +126,14 @@ async def start_server(settings: Settings) -> RunningServer:
     )
     segments_pb2_grpc.add_SegmentServiceServicer_to_server(SegmentServicer(catalog), server)
     profiles_pb2_grpc.add_ProfileServiceServicer_to_server(
-        ProfileServicer(directory, ProfileImporter(engine, profile_cache)), server
+        ProfileServicer(ProfileDirectory(profiles, profile_cache), ProfileImporter(engine, profile_cache)),
+        server,
     )
     evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(
         EvaluationServicer(evaluator, membership, EvaluationLimits(settings.max_batch_size)), server
+    )
+    user_lists_pb2_grpc.add_UserListServiceServicer_to_server(
+        _user_list_servicer(engine, sessions, profile_cache), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -144,6 +153,12 @@ async def start_server(settings: Settings) -> RunningServer:
     running._tasks.append(asyncio.create_task(_watch_store(engine, health_servicer)))
     log.info("segmentd listening on %s:%d (store: %s)", settings.host, port, engine.url.render_as_string())
     return running
+
+
+def _user_list_servicer(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], profile_cache: ProfileCache
+) -> UserListServicer:
+    return UserListServicer(UserListDirectory(UserListRepository(engine, sessions), profile_cache))
 
 
 def _cache_invalidation(catalog: SegmentCatalog, profile_cache: ProfileCache) -> ChangeCallbacks:
