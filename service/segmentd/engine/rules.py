@@ -87,11 +87,3 @@ def referenced_segments(rule: Rule) -> frozenset[str]:
         return frozenset().union(*(referenced_segments(child) for child in rule.rules))
     return frozenset()
 
-
-def referenced_lists(rule: Rule) -> frozenset[str]:
-    """Return the names of the user lists ``rule`` tests directly (not through segment references)."""
-    if isinstance(rule, ListReference):
-        return frozenset({rule.name})
-    if isinstance(rule, Group):
-        return frozenset().union(*(referenced_lists(child) for child in rule.rules))
-    return frozenset()
