@@ -40,8 +40,10 @@ from segmentd_client.types import (
     Profile,
     Segment,
 )
+from segmentd_client.user_lists import UserList
 
 __all__ = [
+    "UserList",
     "DEFAULT_TARGET",
     "TLS",
     "Aborted",
