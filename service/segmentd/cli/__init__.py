@@ -5,6 +5,7 @@
     segmentd eval | explain | members | count          evaluation.py  verdicts and members
     segmentd profile get|set | events record           profiles.py    profiles and events
     segmentd import FILE                               importing.py   bulk profiles from a file
+    segmentd lists create|get|list|delete|import       lists.py       user lists
 
 Every command but ``serve`` and ``migrate`` is a thin caller of the typed client
 (``segmentd_client.Client``), so scripts and the command line share one code path. Exit codes
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 import click
 
-from segmentd.cli import evaluation, importing, profiles, segments, server
+from segmentd.cli import evaluation, importing, lists, profiles, segments, server
 from segmentd.cli.common import EXIT_OK, EXIT_USAGE, CommandFailed, echo_error
 
 
@@ -40,7 +41,7 @@ def cli() -> None:
     """
 
 
-for _module in (server, segments, evaluation, profiles, importing):
+for _module in (server, segments, evaluation, profiles, importing, lists):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -86,4 +86,3 @@ def referenced_segments(rule: Rule) -> frozenset[str]:
     if isinstance(rule, Group):
         return frozenset().union(*(referenced_segments(child) for child in rule.rules))
     return frozenset()
-
