@@ -17,7 +17,7 @@ BETA = {"name": "beta", "rule": {"in_list": {"name": "beta-testers"}}}
 
 @pytest.fixture
 def lists(channel: grpc.aio.Channel) -> user_lists_pb2_grpc.UserListServiceAsyncStub:
-    return user_lists_pb2_grpc.UserListServiceStub(channel)  # type: ignore[return-value]
+    return user_lists_pb2_grpc.UserListServiceStub(channel)
 
 
 def _messages(kind, name: str, batches: Iterable[Sequence[str]]):
@@ -41,7 +41,7 @@ async def _change(lists, kind: str, name: str, *batches: Sequence[str]) -> int:
     return int(response.member_count)
 
 
-async def _create(lists, name: str = "beta-testers", description: str = "") -> user_lists_pb2.UserList:
+async def _create(lists, name: str = "beta-testers", description: str = ""):
     return await lists.CreateUserList(
         user_lists_pb2.CreateUserListRequest(
             user_list=user_lists_pb2.UserList(name=name, description=description)
