@@ -1,7 +1,7 @@
 """User lists: explicit sets of user ids, one row per member, and the lists segments test.
 
     user_lists(name PK, description, member_count, create_time, update_time)
-    user_list_members(list_name FK -> user_lists ON DELETE CASCADE, user_id)   PK (list_name, user_id)
+    user_list_members(list_name, user_id)      PK (list_name, user_id); no foreign key (see models.py)
     segment_list_references(name FK -> segments ON DELETE CASCADE, list_name FK -> user_lists)
 
 On PostgreSQL, statement-level triggers on ``user_list_members`` tell listening replicas which
@@ -76,9 +76,6 @@ def upgrade() -> None:
         "user_list_members",
         sa.Column("list_name", sa.String(63), nullable=False),
         sa.Column("user_id", sa.String(256), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["list_name"], ["user_lists.name"], name="fk_user_list_members_list_name_user_lists", ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("list_name", "user_id", name="pk_user_list_members"),
     )
     op.create_table(
