@@ -223,3 +223,42 @@ async def test_create_user_list__name_taken__already_exists(lists):
         await _create(lists)
 
     assert error.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_in_list__members_and_count__computed_by_the_database(segments, profiles, evaluation, lists):
+    # Given: a list naming two profiles and an id without one
+    await _create(lists)
+    await create_segment(segments, BETA)
+    for user_id in ("u1", "u2", "u3"):
+        await upsert(profiles, user_id, {})
+    await _change(lists, "add", "beta-testers", ["u3", "u1", "no-profile"])
+
+    # When
+    count = await evaluation.CountSegmentMembers(
+        evaluation_pb2.CountSegmentMembersRequest(segment_name="beta")
+    )
+    listed = [
+        user_id
+        async for message in evaluation.ListSegmentMembers(
+            evaluation_pb2.ListSegmentMembersRequest(segment_name="beta")
+        )
+        for user_id in message.user_ids
+    ]
+
+    # Then
+    assert count.count == 2
+    assert listed == ["u1", "u3"]
+
+
+async def test_explain__in_list__says_whether_the_user_is_in_the_list(segments, profiles, evaluation, lists):
+    await _create(lists)
+    await create_segment(segments, BETA)
+    await upsert(profiles, "u1", {})
+
+    explained = await evaluation.ExplainEvaluation(
+        evaluation_pb2.ExplainEvaluationRequest(user_id="u1", segment_name="beta")
+    )
+
+    assert not explained.matched
+    assert explained.explanation.rule.in_list.name == "beta-testers"
+    assert explained.explanation.detail == "not in user list 'beta-testers' does not hold"
