@@ -65,6 +65,7 @@ async def test_lists_delete__referenced__conflict(segmentd: Segmentd, tmp_path: 
     segment = _write(tmp_path, "beta.yaml", "name: beta\nrule:\n  in_list:\n    name: beta-testers\n")
     applied = await segmentd("apply", "-f", str(segment))
     assert applied.status == EXIT_OK, applied.err
+    assert (await segmentd("apply", "-f", str(segment))).out == "unchanged beta\n"
 
     result = await segmentd("lists", "delete", "beta-testers")
 
