@@ -262,3 +262,26 @@ async def test_explain__in_list__says_whether_the_user_is_in_the_list(segments, 
     assert not explained.matched
     assert explained.explanation.rule.in_list.name == "beta-testers"
     assert explained.explanation.detail == "not in user list 'beta-testers' does not hold"
+
+
+async def test_list_change__invalidates_only_the_users_it_names(
+    segments, profiles, evaluation, lists, server: RunningServer
+):
+    # Given: two cached users
+    await _create(lists)
+    await create_segment(segments, BETA)
+    for user_id in ("u1", "u2"):
+        await upsert(profiles, user_id, {})
+    for _ in range(50):  # on PostgreSQL the upserts' own notifications may land late
+        for user_id in ("u1", "u2"):
+            await _segments_of(evaluation, user_id)
+        if server.profile_cache.get("u1") and server.profile_cache.get("u2"):
+            break
+
+    # When
+    await _change(lists, "add", "beta-testers", ["u1"])
+
+    # Then: u2 keeps its entry (PostgreSQL: its notification names u1 only)
+    assert server.profile_cache.get("u1") is None
+    assert server.profile_cache.get("u2") is not None
+    assert await _segments_of(evaluation, "u1") == ["beta"]
