@@ -41,7 +41,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 #: Emptied before each PostgreSQL test (segment_catalogue keeps its one row).
-_TABLES = "api_keys, events, profiles, segment_references, segment_versions, segments"
+_TABLES = (
+    "api_keys, events, profiles, segment_references, segment_list_references, segment_versions, segments, "
+    "user_list_members, user_lists"
+)
 
 
 def _postgres_unavailable(reason: str) -> None:

@@ -32,6 +32,7 @@ from segmentd.engine.rules import (
     EventCondition,
     Group,
     JsonValue,
+    ListReference,
     PercentageSplit,
     Rule,
     SegmentReference,
@@ -75,6 +76,8 @@ EVENT_NAMES = ("login", "purchase", "invite_sent")
 WINDOWS = (0, 1, 7, 30)
 PERCENTS = (0, 10, 50, 90.5, 100)
 SEGMENT_NAMES = ("paying-users", "trial", "churn-risk")
+#: The user lists `in_list` leaves name (when a strategy is asked for them).
+LIST_NAMES = ("beta-testers", "vip")
 SALTS = ("", "exp-1", "onboarding-test")
 #: The instant contexts use as ``now`` unless told otherwise.
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -214,6 +217,7 @@ def contexts(
         percentile_thresholds=draw(
             st.dictionaries(st.sampled_from(_PERCENTILE_KEYS), st.none() | numbers(), max_size=12)
         ),
+        lists=draw(st.frozensets(st.sampled_from(LIST_NAMES))),
     )
 
 
@@ -300,11 +304,16 @@ def valid_splits(draw: st.DrawFn) -> PercentageSplit:
     return PercentageSplit(draw(st.sampled_from(SALTS)), low, high)
 
 
-def valid_rules(*, max_leaves: int = 8, segment_names: Sequence[str] = ()) -> st.SearchStrategy[Rule]:
-    """Rule trees that pass ``validate_rule``; references only name ``segment_names``."""
+def valid_rules(
+    *, max_leaves: int = 8, segment_names: Sequence[str] = (), list_names: Sequence[str] = ()
+) -> st.SearchStrategy[Rule]:
+    """Rule trees that pass ``validate_rule``; references only name ``segment_names``, and
+    ``in_list`` leaves only ``list_names``."""
     leaves: st.SearchStrategy[Rule] = valid_conditions() | valid_events() | valid_splits()
     if segment_names:
         leaves |= st.builds(SegmentReference, st.sampled_from(tuple(segment_names)))
+    if list_names:
+        leaves |= st.builds(ListReference, st.sampled_from(tuple(list_names)))
     return st.recursive(leaves, _groups, max_leaves=max_leaves)
 
 

@@ -1,7 +1,7 @@
 """The SQL compiler agrees with the Python evaluator, on SQLite and on PostgreSQL.
 
 For random valid rule trees (segment references included) and a random population of
-profiles and event rows written to a real database, every profile's SQL verdict equals the
+profiles, event rows and user-list members written to a real database, every profile's SQL verdict equals the
 compiled Python predicate's, with the same ``now``, the same percentile thresholds (computed
 by the reference implementation from the population) and event counts computed from the same
 rows. The expression's two-valued form is also selected as a column (never NULL) and negated
@@ -41,7 +41,7 @@ from tests.sqlgen.strategies import (
     sql_rules,
     sql_traits,
 )
-from tests.strategies import ALPHABET, ATTRIBUTES, EVENT_NAMES, NOW, WINDOWS
+from tests.strategies import ALPHABET, ATTRIBUTES, EVENT_NAMES, LIST_NAMES, NOW, WINDOWS
 
 #: Examples per database; the whole file stays well under a minute on two cores.
 MAX_EXAMPLES = int(os.environ.get("SEGMENTD_SQL_EXAMPLES", "200"))
@@ -51,6 +51,8 @@ _DAYS_AGO = (0, 1, 2, 6, 7, 8, 29, 30, 31, 400)
 _CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 profiles_table = Base.metadata.tables["profiles"]
 events_table = Base.metadata.tables["events"]
+user_lists_table = Base.metadata.tables["user_lists"]
+members_table = Base.metadata.tables["user_list_members"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Case:
     rules: list[Rule]
     now: datetime
     attributes: tuple[str, ...]
+    lists: dict[str, frozenset[str]]
 
 
 @st.composite
@@ -89,13 +92,19 @@ def cases(draw: st.DrawFn) -> Case:
     events = draw(st.lists(rows, max_size=12, unique_by=lambda row: row[:3]))
     segments: dict[str, Rule] = {}
     for name in _SEGMENTS:  # each may reference the ones before it: no cycles
-        segments[name] = rename_rule(draw(sql_rules(segment_names=tuple(segments), max_leaves=4)), renaming)
+        segment_rule = sql_rules(segment_names=tuple(segments), max_leaves=4, list_names=LIST_NAMES)
+        segments[name] = rename_rule(draw(segment_rule), renaming)
     rules = [
         rename_rule(rule, renaming)
-        for rule in draw(st.lists(sql_rules(segment_names=_SEGMENTS), min_size=1, max_size=4))
+        for rule in draw(
+            st.lists(sql_rules(segment_names=_SEGMENTS, list_names=LIST_NAMES), min_size=1, max_size=4)
+        )
     ]
     attributes = tuple(rename_attribute(attribute, renaming) for attribute in ATTRIBUTES)
-    return Case(profiles, events, segments, rules, now, attributes)
+    # Members may have no profile (a list loaded before its profiles): they must not match.
+    candidates = st.sampled_from((*user_ids, "not-a-profile"))
+    lists = {name: draw(st.frozensets(candidates, max_size=6)) for name in LIST_NAMES}
+    return Case(profiles, events, segments, rules, now, attributes, lists)
 
 
 def _thresholds(case: Case) -> dict[tuple[str, float], float | None]:
@@ -143,6 +152,7 @@ def _python_members(case: Case, rule: Rule, thresholds: Mapping[tuple[str, float
                 now=case.now,
                 event_counts=_event_counts(case, user_id),
                 percentile_thresholds=thresholds,
+                lists=frozenset(name for name, members in case.lists.items() if user_id in members),
             )
         )
     }
@@ -179,6 +189,17 @@ async def _check(engine: AsyncEngine, case: Case) -> None:
                     insert(events_table),
                     [{"user_id": u, "name": n, "day": d, "count": c} for u, n, d, c in case.events],
                 )
+            await connection.execute(
+                insert(user_lists_table),
+                [
+                    {"name": name, "description": "", "member_count": len(members)}
+                    | {"create_time": _CREATED, "update_time": _CREATED}
+                    for name, members in case.lists.items()
+                ],
+            )
+            members = [{"list_name": n, "user_id": u} for n, users in case.lists.items() for u in users]
+            if members:
+                await connection.execute(insert(members_table), members)
             for rule in case.rules:
                 expression = compile_rule_sql(
                     rule,
@@ -188,13 +209,14 @@ async def _check(engine: AsyncEngine, case: Case) -> None:
                     now=case.now,
                     percentile_thresholds=thresholds,
                     resolve_rule=case.segments.__getitem__,
+                    list_members=members_table,
                 )
                 expected = _python_members(case, rule, thresholds)
                 event(
                     "members: "
                     + ("none" if not expected else "all" if expected == set(case.profiles) else "some")
                 )
-                members = set(await connection.scalars(select(profiles_table.c.user_id).where(expression)))
+                found = set(await connection.scalars(select(profiles_table.c.user_id).where(expression)))
                 verdicts = {
                     row[0]: row[1]
                     for row in await connection.execute(
@@ -206,7 +228,7 @@ async def _check(engine: AsyncEngine, case: Case) -> None:
                         select(profiles_table.c.user_id).where(not_(two_valued(expression)))
                     )
                 )
-                assert members == expected, rule
+                assert found == expected, rule
                 assert others == set(case.profiles) - expected, ("negation", rule)
                 assert all(verdict is not None for verdict in verdicts.values()), ("NULL verdict", rule)
                 assert {user_id for user_id, verdict in verdicts.items() if verdict} == expected, rule

@@ -41,6 +41,7 @@ from segmentd_client.types import (
     Profile,
     Segment,
 )
+from segmentd_client.user_lists import UserList
 
 __all__ = [
     "Comparison",
@@ -48,6 +49,7 @@ __all__ = [
     "SegmentOverlap",
     "SegmentStats",
     "TraitStats",
+    "UserList",
     "DEFAULT_TARGET",
     "TLS",
     "Aborted",

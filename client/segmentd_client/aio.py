@@ -34,6 +34,7 @@ from segmentd_client.types import (
     Profile,
     Segment,
 )
+from segmentd_client.user_lists import AsyncUserListMethods
 from segmentd_client.v1 import (
     evaluation_pb2,
     evaluation_pb2_grpc,
@@ -47,7 +48,7 @@ Request = TypeVar("Request")
 Response = TypeVar("Response")
 
 
-class AsyncClient:
+class AsyncClient(AsyncUserListMethods):
     """An asyncio client of segmentd; use it as an async context manager, or await :meth:`close`.
 
     Args:

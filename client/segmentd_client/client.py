@@ -32,6 +32,7 @@ from segmentd_client.types import (
     Profile,
     Segment,
 )
+from segmentd_client.user_lists import UserListMethods
 from segmentd_client.v1 import (
     evaluation_pb2,
     evaluation_pb2_grpc,
@@ -45,7 +46,7 @@ Request = TypeVar("Request")
 Response = TypeVar("Response")
 
 
-class Client:
+class Client(UserListMethods):
     """A blocking client of segmentd; use it as a context manager, or call :meth:`close`.
 
     Args:

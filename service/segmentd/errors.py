@@ -8,11 +8,14 @@ each class to one status code (``service/segmentd/api/errors.py``), so nothing h
     │   └── InvalidRule          a rule tree is invalid            -> INVALID_ARGUMENT
     ├── NotFound                                                   -> NOT_FOUND
     │   ├── SegmentNotFound
-    │   └── UserNotFound
+    │   ├── UserNotFound
+    │   └── UserListNotFound
     ├── AlreadyExists                                              -> ALREADY_EXISTS
-    │   └── SegmentAlreadyExists
+    │   ├── SegmentAlreadyExists
+    │   └── UserListAlreadyExists
     ├── FailedPrecondition                                         -> FAILED_PRECONDITION
-    │   └── SegmentInUse         other segments still reference it
+    │   ├── SegmentInUse         other segments still reference it
+    │   └── UserListInUse        segments still test it (in_list)
     ├── Aborted                                                    -> ABORTED
     │   └── EtagMismatch         optimistic-concurrency conflict
     ├── StoreUnavailable         the database does not answer      -> UNAVAILABLE
@@ -53,12 +56,20 @@ class UserNotFound(NotFound):
     """No profile has this user id."""
 
 
+class UserListNotFound(NotFound):
+    """No user list has this name."""
+
+
 class AlreadyExists(SegmentError):
     """The resource to create exists already."""
 
 
 class SegmentAlreadyExists(AlreadyExists):
     """A segment with this name exists already."""
+
+
+class UserListAlreadyExists(AlreadyExists):
+    """A user list with this name exists already."""
 
 
 class FailedPrecondition(SegmentError):
@@ -72,6 +83,17 @@ class SegmentInUse(FailedPrecondition):
         self.name = name
         self.referrers = tuple(sorted(referrers))
         super().__init__(f"segment {name!r} is referenced by {', '.join(map(repr, self.referrers))}")
+
+
+class UserListInUse(FailedPrecondition):
+    """The user list is tested by segments (``in_list``); ``referrers`` names them."""
+
+    def __init__(self, name: str, referrers: Iterable[str]) -> None:
+        self.name = name
+        self.referrers = tuple(sorted(referrers))
+        super().__init__(
+            f"user list {name!r} is referenced by segments {', '.join(map(repr, self.referrers))}"
+        )
 
 
 class Aborted(SegmentError):

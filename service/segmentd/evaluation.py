@@ -1,7 +1,7 @@
 """Verdicts: which segments a stored user, or a profile given inline, belongs to.
 
-A stored user's profile and the event counts the catalogue needs are read in one database
-round trip on a cache miss and none on a hit; the compiled catalogue does the rest.
+A stored user's profile, the event counts and the user-list memberships the catalogue needs
+are read in one database round trip on a cache miss and none on a hit; the compiled catalogue does the rest.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class Evaluator:
         first instant at which a time-relative condition flips.
         """
         catalogue = await self._catalog.catalogue()
-        user = await self._cached_user(user_id, catalogue.events, now)
+        user = await self._cached_user(user_id, catalogue.events, catalogue.lists, now)
         freshness = Freshness(user.read_at, self._catalog.confirmed_at)
         now_us = datetime_to_us(now)
         kept = user.verdict
@@ -161,7 +161,7 @@ class Evaluator:
         thresholds = await self._percentiles.thresholds(catalogue.percentiles)
         traits = user.profile.traits
         segments = catalogue.compiled.evaluate(
-            EvaluationContext(traits, user_id, now, user.event_counts, thresholds)
+            EvaluationContext(traits, user_id, now, user.event_counts, thresholds, user.lists)
         )
         if not catalogue.percentiles:
             valid_until = verdict_valid_until(catalogue.relative_times, traits, now_us)
@@ -175,20 +175,29 @@ class Evaluator:
         if strong:
             catalogue, user = await self._read_user(user_id, catalogue, names, now)
         else:
-            user = await self._cached_user(user_id, catalogue.required_events(names), now)
+            user = await self._cached_user(
+                user_id, catalogue.required_events(names), catalogue.required_lists(names), now
+            )
         thresholds = await self._percentiles.thresholds(catalogue.required_percentiles(names), fresh=strong)
-        context = EvaluationContext(user.profile.traits, user_id, now, user.event_counts, thresholds)
+        context = EvaluationContext(
+            user.profile.traits, user_id, now, user.event_counts, thresholds, user.lists
+        )
         return catalogue, context, Freshness(user.read_at, self._catalog.confirmed_at)
 
     async def _cached_user(
-        self, user_id: str, windows: frozenset[tuple[str, int]], now: datetime
+        self, user_id: str, windows: frozenset[tuple[str, int]], lists: frozenset[str], now: datetime
     ) -> CachedUser:
         cached = self._cache.get(user_id)
         # Event windows move at midnight UTC; without windows, a profile does not age.
-        if cached is not None and windows <= cached.windows and (not windows or cached.day == now.date()):
+        if (
+            cached is not None
+            and windows <= cached.windows
+            and lists <= cached.checked_lists
+            and (not windows or cached.day == now.date())
+        ):
             return cached
         generation = self._cache.generation
-        user = await self._fetch_user(user_id, windows, now)
+        user = await self._fetch_user(user_id, windows, lists, now)
         self._cache.fill(user_id, user, generation)
         return user
 
@@ -198,21 +207,28 @@ class Evaluator:
         """Read the user past every cache, with a catalogue at least as new as that read."""
         generation = self._cache.generation
         while True:
-            windows = catalogue.required_events(names)
-            user = await self._fetch_user(user_id, windows, now)
+            windows, lists = catalogue.required_events(names), catalogue.required_lists(names)
+            user = await self._fetch_user(user_id, windows, lists, now)
             if user.catalogue_version > catalogue.version:
                 catalogue = await self._catalog.refresh(min_version=user.catalogue_version)
-            if catalogue.required_events(names) <= windows:
+            if catalogue.required_events(names) <= windows and catalogue.required_lists(names) <= lists:
                 # Read past the cache, but as current as any fill: the cache may keep it.
                 self._cache.fill(user_id, user, generation)
                 return catalogue, user
 
     async def _fetch_user(
-        self, user_id: str, windows: frozenset[tuple[str, int]], now: datetime
+        self, user_id: str, windows: frozenset[tuple[str, int]], lists: frozenset[str], now: datetime
     ) -> CachedUser:
         read_at = self._clock()
-        snapshot = await self._profiles.get_with_event_counts(user_id, windows, now)
+        snapshot = await self._profiles.get_with_event_counts(user_id, windows, now, lists)
         self._catalog.observe_version(snapshot.catalogue_version, read_at)
         return CachedUser(
-            snapshot.profile, snapshot.event_counts, windows, now.date(), read_at, snapshot.catalogue_version
+            snapshot.profile,
+            snapshot.event_counts,
+            windows,
+            now.date(),
+            read_at,
+            snapshot.catalogue_version,
+            checked_lists=lists,
+            lists=snapshot.lists,
         )

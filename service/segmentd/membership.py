@@ -128,4 +128,5 @@ class Membership:
             now=self._clock(),
             percentile_thresholds=await self._percentiles.thresholds(wanted),
             resolve_rule=catalogue.rule_of,
+            list_members=self._queries.list_members,
         )

@@ -35,7 +35,7 @@ class CachedVerdict:
 
 @dataclass(slots=True)
 class CachedUser:
-    """A profile as read from the store, with the event counts prefetched with it.
+    """A profile as read from the store, with the event counts and list memberships prefetched with it.
 
     Attributes:
         profile: the stored profile.
@@ -45,6 +45,10 @@ class CachedUser:
         read_at: when the read began: every write committed before it is in this value.
         catalogue_version: the segment catalogue's version at the same read.
         verdict: the last verdict of every segment for this profile, if one was kept.
+        checked_lists: the user lists whose membership was read with the profile; a
+            catalogue testing others is a miss. A change to a list's members invalidates
+            exactly the users whose membership moved (``segmentd.user_lists``).
+        lists: those of ``checked_lists`` the user is a member of.
     """
 
     profile: Profile
@@ -54,6 +58,8 @@ class CachedUser:
     read_at: datetime
     catalogue_version: int
     verdict: CachedVerdict | None = field(default=None, compare=False)
+    checked_lists: frozenset[str] = frozenset()
+    lists: frozenset[str] = frozenset()
 
 
 ProfileCache = GenerationalCache[str, CachedUser]

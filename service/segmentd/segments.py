@@ -46,6 +46,7 @@ class Catalogue:
         version: the store's catalogue version this was built from.
         events: the event windows of all segments (what a call testing every segment reads).
         percentiles: the percentile thresholds of all segments, likewise.
+        lists: the user lists all segments test (``in_list``), likewise.
         relative_times: the time-relative conditions of all segments, which bound how long
             a verdict of every segment holds (``segmentd.engine.expiry``).
     """
@@ -55,12 +56,14 @@ class Catalogue:
     version: int
     events: frozenset[tuple[str, int]] = field(init=False)
     percentiles: frozenset[tuple[str, float]] = field(init=False)
+    lists: frozenset[str] = field(init=False)
     relative_times: frozenset[RelativeTime] = field(init=False)
 
     def __post_init__(self) -> None:
         """Derive the inputs of a call that tests every segment, once per catalogue."""
         object.__setattr__(self, "events", self.compiled.required_events())
         object.__setattr__(self, "percentiles", self.compiled.required_percentiles())
+        object.__setattr__(self, "lists", self.compiled.required_lists())
         object.__setattr__(self, "relative_times", relative_times(s.rule for s in self.segments.values()))
 
     def required_events(self, names: Collection[str]) -> frozenset[tuple[str, int]]:
@@ -70,6 +73,10 @@ class Catalogue:
     def required_percentiles(self, names: Collection[str]) -> frozenset[tuple[str, float]]:
         """The percentile thresholds the segments ``names`` (empty: all) read."""
         return self.compiled.required_percentiles(names) if names else self.percentiles
+
+    def required_lists(self, names: Collection[str]) -> frozenset[str]:
+        """The user lists the segments ``names`` (empty: all) test, references included."""
+        return self.compiled.required_lists(names) if names else self.lists
 
     def rule_of(self, name: str) -> Rule:
         """Return the current rule of segment ``name``."""

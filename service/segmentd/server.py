@@ -21,17 +21,18 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from segmentd.api.decoding import DecodingInterceptor
 from segmentd.api.grpc_api import EvaluationLimits, EvaluationServicer, ProfileServicer, SegmentServicer
+from segmentd.api.user_lists import UserListServicer
 from segmentd.config import Settings
 from segmentd.evaluation import Evaluator, utc_now
 from segmentd.importer import ProfileImporter
 from segmentd.membership import Membership
 from segmentd.observability.telemetry import Telemetry
 from segmentd.population import PercentileThresholds
-from segmentd.profiles import ProfileCache, ProfileDirectory
+from segmentd.profiles import ProfileCache
 from segmentd.security.exposure import exposure_warnings
 from segmentd.security.interceptor import access_control
 from segmentd.security.tls import server_credentials
@@ -46,6 +47,8 @@ from segmentd.store.notifications import ChangeCallbacks, ChangeListener
 from segmentd.store.profiles import ProfileRepository
 from segmentd.store.segments import SegmentRepository
 from segmentd.store.stats import StatsQueries
+from segmentd.store.user_lists import UserListRepository
+from segmentd.user_lists import UserListDirectory
 from segmentd_client.v1 import (
     evaluation_pb2,
     evaluation_pb2_grpc,
@@ -53,6 +56,8 @@ from segmentd_client.v1 import (
     profiles_pb2_grpc,
     segments_pb2,
     segments_pb2_grpc,
+    user_lists_pb2,
+    user_lists_pb2_grpc,
 )
 
 log = logging.getLogger(__name__)
@@ -61,6 +66,7 @@ SERVICE_NAMES = (
     segments_pb2.DESCRIPTOR.services_by_name["SegmentService"].full_name,
     profiles_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name,
     evaluation_pb2.DESCRIPTOR.services_by_name["EvaluationService"].full_name,
+    user_lists_pb2.DESCRIPTOR.services_by_name["UserListService"].full_name,
 )
 HEALTH_PROBE_SECONDS = 2.0
 
@@ -124,7 +130,6 @@ async def start_server(settings: Settings) -> RunningServer:
         settings.max_page_size,
         utc_now,
     )
-    directory = ProfileDirectory(profiles, profile_cache)
 
     # Metrics, access log and tracing; started before aio.server(), which tracing instruments.
     telemetry = await Telemetry.start(settings, engine, caches={"profiles": profile_cache})
@@ -150,6 +155,9 @@ async def start_server(settings: Settings) -> RunningServer:
             SegmentStatistics(membership, StatsQueries(engine)),
         ),
         server,
+    )
+    user_lists_pb2_grpc.add_UserListServiceServicer_to_server(
+        _user_list_servicer(engine, sessions, profile_cache), server
     )
     health_servicer = _add_health_and_reflection(server)
     port = _listen(server, settings)
@@ -197,6 +205,12 @@ def _add_health_and_reflection(server: aio.Server) -> health.aio.HealthServicer:
         server,
     )
     return health_servicer
+
+
+def _user_list_servicer(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], profile_cache: ProfileCache
+) -> UserListServicer:
+    return UserListServicer(UserListDirectory(UserListRepository(engine, sessions), profile_cache))
 
 
 def _cache_invalidation(catalog: SegmentCatalog, profile_cache: ProfileCache) -> ChangeCallbacks:

@@ -13,14 +13,14 @@ from segmentd.engine.compiler import CompiledSegments, Predicate, compile_rule
 from segmentd.engine.context import EvaluationContext
 from segmentd.engine.rules import Rule
 from tests.sqlgen.strategies import sql_rules, sql_traits
-from tests.strategies import contexts, segment_sets, valid_rules
+from tests.strategies import LIST_NAMES, contexts, segment_sets, valid_rules
 
 PROPERTY_SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _any_rules(segment_names: Sequence[str]) -> st.SearchStrategy[Rule]:
-    return valid_rules(max_leaves=6, segment_names=segment_names) | sql_rules(
-        segment_names=segment_names, max_leaves=6
+    return valid_rules(max_leaves=6, segment_names=segment_names, list_names=LIST_NAMES) | sql_rules(
+        segment_names=segment_names, max_leaves=6, list_names=LIST_NAMES
     )
 
 

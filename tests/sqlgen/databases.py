@@ -66,10 +66,11 @@ async def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
 
 
 async def empty_tables(connection: AsyncConnection) -> None:
-    """Delete every profile and event inside the caller's transaction (which rolls it back).
+    """Delete every profile, event and user list inside the caller's transaction (which rolls it back).
 
     The PostgreSQL database is shared with the store and API tests of the same worker, which
     may leave rows behind; a test that compares member sets must start from empty tables.
     """
-    for table in (Base.metadata.tables["events"], Base.metadata.tables["profiles"]):
+    tables = ("segment_list_references", "user_list_members", "user_lists", "events", "profiles")
+    for table in (Base.metadata.tables[name] for name in tables):
         await connection.execute(delete(table))

@@ -300,9 +300,11 @@ def _groups(children: st.SearchStrategy[Rule]) -> st.SearchStrategy[Rule]:
     return st.builds(Group, st.sampled_from(GROUP_KINDS), st.lists(children, max_size=4).map(tuple))
 
 
-def sql_rules(*, segment_names: Sequence[str] = (), max_leaves: int = 8) -> st.SearchStrategy[Rule]:
+def sql_rules(
+    *, segment_names: Sequence[str] = (), max_leaves: int = 8, list_names: Sequence[str] = ()
+) -> st.SearchStrategy[Rule]:
     """Valid rule trees mixing the shared strategies' leaves with `edge_conditions`."""
-    leaves = valid_rules(max_leaves=1, segment_names=segment_names) | edge_conditions()
+    leaves = valid_rules(max_leaves=1, segment_names=segment_names, list_names=list_names) | edge_conditions()
     return st.recursive(leaves, _groups, max_leaves=max_leaves)
 
 

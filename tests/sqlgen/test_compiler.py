@@ -10,7 +10,15 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from segmentd.engine.rules import Condition, EventCondition, Group, PercentageSplit, Rule, SegmentReference
+from segmentd.engine.rules import (
+    Condition,
+    EventCondition,
+    Group,
+    ListReference,
+    PercentageSplit,
+    Rule,
+    SegmentReference,
+)
 from segmentd.engine.split import bucket, bucket_bounds
 from segmentd.errors import InvalidRule
 from segmentd.sqlgen.compiler import compile_rule_sql
@@ -212,3 +220,9 @@ def test_compile_rule_sql__equals__uses_index_friendly_sql(dialect, sql_dialect)
         assert "profiles.traits @> " in sql
     else:
         assert "json_type(profiles.traits, " in sql
+
+
+def test_compile_rule_sql__in_list_without_members_table__raises_value_error():
+    # When / Then
+    with pytest.raises(ValueError, match="list_members"):
+        _compile(ListReference("beta-testers"), "sqlite")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esegmentd_client/v1/rules.proto\x12\x0bsegmentd.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xc0\x02\n\x04Rule\x12%\n\x03\x61ll\x18\x01 \x01(\x0b\x32\x16.segmentd.v1.RuleGroupH\x00\x12%\n\x03\x61ny\x18\x02 \x01(\x0b\x32\x16.segmentd.v1.RuleGroupH\x00\x12&\n\x04none\x18\x03 \x01(\x0b\x32\x16.segmentd.v1.RuleGroupH\x00\x12+\n\tcondition\x18\x04 \x01(\x0b\x32\x16.segmentd.v1.ConditionH\x00\x12,\n\x05\x65vent\x18\x05 \x01(\x0b\x32\x1b.segmentd.v1.EventConditionH\x00\x12\x30\n\x07segment\x18\x06 \x01(\x0b\x32\x1d.segmentd.v1.SegmentReferenceH\x00\x12-\n\x05split\x18\x07 \x01(\x0b\x32\x1c.segmentd.v1.PercentageSplitH\x00\x42\x06\n\x04kind\"-\n\tRuleGroup\x12 \n\x05rules\x18\x01 \x03(\x0b\x32\x11.segmentd.v1.Rule\"\xf0\x04\n\tCondition\x12\x11\n\tattribute\x18\x01 \x01(\t\x12\x31\n\x08operator\x18\x02 \x01(\x0e\x32\x1f.segmentd.v1.Condition.Operator\x12%\n\x05value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x13\n\x0bignore_case\x18\x04 \x01(\x08\"\xe0\x03\n\x08Operator\x12\x18\n\x14OPERATOR_UNSPECIFIED\x10\x00\x12\n\n\x06\x45QUALS\x10\x01\x12\x0e\n\nNOT_EQUALS\x10\x02\x12\r\n\tLESS_THAN\x10\x03\x12\x17\n\x13LESS_THAN_OR_EQUALS\x10\x04\x12\x10\n\x0cGREATER_THAN\x10\x05\x12\x1a\n\x16GREATER_THAN_OR_EQUALS\x10\x06\x12\x06\n\x02IN\x10\x07\x12\n\n\x06NOT_IN\x10\x08\x12\x0c\n\x08\x43ONTAINS\x10\t\x12\x10\n\x0cNOT_CONTAINS\x10\n\x12\x0f\n\x0bSTARTS_WITH\x10\x0b\x12\r\n\tENDS_WITH\x10\x0c\x12\x11\n\rMATCHES_REGEX\x10\r\x12\n\n\x06\x45XISTS\x10\x0e\x12\x0e\n\nNOT_EXISTS\x10\x0f\x12\x0b\n\x07\x42\x45TWEEN\x10\x10\x12\n\n\x06\x42\x45\x46ORE\x10\x11\x12\t\n\x05\x41\x46TER\x10\x12\x12\x14\n\x10WITHIN_LAST_DAYS\x10\x13\x12\x18\n\x14NOT_WITHIN_LAST_DAYS\x10\x14\x12\x11\n\rSEMVER_EQUALS\x10\x15\x12\x14\n\x10SEMVER_LESS_THAN\x10\x16\x12\x17\n\x13SEMVER_GREATER_THAN\x10\x17\x12\x16\n\x12PERCENTILE_AT_MOST\x10\x18\x12\x17\n\x13PERCENTILE_AT_LEAST\x10\x19\"u\n\x0e\x45ventCondition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x08operator\x18\x02 \x01(\x0e\x32\x1f.segmentd.v1.Condition.Operator\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x13\n\x0bwithin_days\x18\x04 \x01(\x05\" \n\x10SegmentReference\x12\x0c\n\x04name\x18\x01 \x01(\t\"I\n\x0fPercentageSplit\x12\x0c\n\x04salt\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_percent\x18\x02 \x01(\x01\x12\x12\n\nto_percent\x18\x03 \x01(\x01\"\xc4\x01\n\x0b\x45xplanation\x12\x1f\n\x04rule\x18\x01 \x01(\x0b\x32\x11.segmentd.v1.Rule\x12\x0f\n\x07matched\x18\x02 \x01(\x08\x12*\n\x08\x63hildren\x18\x03 \x03(\x0b\x32\x18.segmentd.v1.Explanation\x12\x19\n\x11\x61ttribute_present\x18\x04 \x01(\x08\x12,\n\x0c\x61\x63tual_value\x18\x05 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esegmentd_client/v1/rules.proto\x12\x0bsegmentd.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xef\x02\n\x04Rule\x12%\n\x03\x61ll\x18\x01 \x01(\x0b\x32\x16.segmentd.v1.RuleGroupH\x00\x12%\n\x03\x61ny\x18\x02 \x01(\x0b\x32\x16.segmentd.v1.RuleGroupH\x00\x12&\n\x04none\x18\x03 \x01(\x0b\x32\x16.segmentd.v1.RuleGroupH\x00\x12+\n\tcondition\x18\x04 \x01(\x0b\x32\x16.segmentd.v1.ConditionH\x00\x12,\n\x05\x65vent\x18\x05 \x01(\x0b\x32\x1b.segmentd.v1.EventConditionH\x00\x12\x30\n\x07segment\x18\x06 \x01(\x0b\x32\x1d.segmentd.v1.SegmentReferenceH\x00\x12-\n\x05split\x18\x07 \x01(\x0b\x32\x1c.segmentd.v1.PercentageSplitH\x00\x12-\n\x07in_list\x18\x08 \x01(\x0b\x32\x1a.segmentd.v1.ListReferenceH\x00\x42\x06\n\x04kind\"-\n\tRuleGroup\x12 \n\x05rules\x18\x01 \x03(\x0b\x32\x11.segmentd.v1.Rule\"\xf0\x04\n\tCondition\x12\x11\n\tattribute\x18\x01 \x01(\t\x12\x31\n\x08operator\x18\x02 \x01(\x0e\x32\x1f.segmentd.v1.Condition.Operator\x12%\n\x05value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x13\n\x0bignore_case\x18\x04 \x01(\x08\"\xe0\x03\n\x08Operator\x12\x18\n\x14OPERATOR_UNSPECIFIED\x10\x00\x12\n\n\x06\x45QUALS\x10\x01\x12\x0e\n\nNOT_EQUALS\x10\x02\x12\r\n\tLESS_THAN\x10\x03\x12\x17\n\x13LESS_THAN_OR_EQUALS\x10\x04\x12\x10\n\x0cGREATER_THAN\x10\x05\x12\x1a\n\x16GREATER_THAN_OR_EQUALS\x10\x06\x12\x06\n\x02IN\x10\x07\x12\n\n\x06NOT_IN\x10\x08\x12\x0c\n\x08\x43ONTAINS\x10\t\x12\x10\n\x0cNOT_CONTAINS\x10\n\x12\x0f\n\x0bSTARTS_WITH\x10\x0b\x12\r\n\tENDS_WITH\x10\x0c\x12\x11\n\rMATCHES_REGEX\x10\r\x12\n\n\x06\x45XISTS\x10\x0e\x12\x0e\n\nNOT_EXISTS\x10\x0f\x12\x0b\n\x07\x42\x45TWEEN\x10\x10\x12\n\n\x06\x42\x45\x46ORE\x10\x11\x12\t\n\x05\x41\x46TER\x10\x12\x12\x14\n\x10WITHIN_LAST_DAYS\x10\x13\x12\x18\n\x14NOT_WITHIN_LAST_DAYS\x10\x14\x12\x11\n\rSEMVER_EQUALS\x10\x15\x12\x14\n\x10SEMVER_LESS_THAN\x10\x16\x12\x17\n\x13SEMVER_GREATER_THAN\x10\x17\x12\x16\n\x12PERCENTILE_AT_MOST\x10\x18\x12\x17\n\x13PERCENTILE_AT_LEAST\x10\x19\"u\n\x0e\x45ventCondition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x08operator\x18\x02 \x01(\x0e\x32\x1f.segmentd.v1.Condition.Operator\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x13\n\x0bwithin_days\x18\x04 \x01(\x05\" \n\x10SegmentReference\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1d\n\rListReference\x12\x0c\n\x04name\x18\x01 \x01(\t\"I\n\x0fPercentageSplit\x12\x0c\n\x04salt\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_percent\x18\x02 \x01(\x01\x12\x12\n\nto_percent\x18\x03 \x01(\x01\"\xc4\x01\n\x0b\x45xplanation\x12\x1f\n\x04rule\x18\x01 \x01(\x0b\x32\x11.segmentd.v1.Rule\x12\x0f\n\x07matched\x18\x02 \x01(\x08\x12*\n\x08\x63hildren\x18\x03 \x03(\x0b\x32\x18.segmentd.v1.Explanation\x12\x19\n\x11\x61ttribute_present\x18\x04 \x01(\x08\x12,\n\x0c\x61\x63tual_value\x18\x05 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,19 +33,21 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'segmentd_client.v1.rules_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RULE']._serialized_start=78
-  _globals['_RULE']._serialized_end=398
-  _globals['_RULEGROUP']._serialized_start=400
-  _globals['_RULEGROUP']._serialized_end=445
-  _globals['_CONDITION']._serialized_start=448
-  _globals['_CONDITION']._serialized_end=1072
-  _globals['_CONDITION_OPERATOR']._serialized_start=592
-  _globals['_CONDITION_OPERATOR']._serialized_end=1072
-  _globals['_EVENTCONDITION']._serialized_start=1074
-  _globals['_EVENTCONDITION']._serialized_end=1191
-  _globals['_SEGMENTREFERENCE']._serialized_start=1193
-  _globals['_SEGMENTREFERENCE']._serialized_end=1225
-  _globals['_PERCENTAGESPLIT']._serialized_start=1227
-  _globals['_PERCENTAGESPLIT']._serialized_end=1300
-  _globals['_EXPLANATION']._serialized_start=1303
-  _globals['_EXPLANATION']._serialized_end=1499
+  _globals['_RULE']._serialized_end=445
+  _globals['_RULEGROUP']._serialized_start=447
+  _globals['_RULEGROUP']._serialized_end=492
+  _globals['_CONDITION']._serialized_start=495
+  _globals['_CONDITION']._serialized_end=1119
+  _globals['_CONDITION_OPERATOR']._serialized_start=639
+  _globals['_CONDITION_OPERATOR']._serialized_end=1119
+  _globals['_EVENTCONDITION']._serialized_start=1121
+  _globals['_EVENTCONDITION']._serialized_end=1238
+  _globals['_SEGMENTREFERENCE']._serialized_start=1240
+  _globals['_SEGMENTREFERENCE']._serialized_end=1272
+  _globals['_LISTREFERENCE']._serialized_start=1274
+  _globals['_LISTREFERENCE']._serialized_end=1303
+  _globals['_PERCENTAGESPLIT']._serialized_start=1305
+  _globals['_PERCENTAGESPLIT']._serialized_end=1378
+  _globals['_EXPLANATION']._serialized_start=1381
+  _globals['_EXPLANATION']._serialized_end=1577
 # @@protoc_insertion_point(module_scope)

@@ -61,6 +61,7 @@ class Rule(_message.Message):
     EVENT_FIELD_NUMBER: _builtins.int
     SEGMENT_FIELD_NUMBER: _builtins.int
     SPLIT_FIELD_NUMBER: _builtins.int
+    IN_LIST_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def all(self) -> Global___RuleGroup:
         """True when every child rule is true. An empty `all` is true."""
@@ -91,6 +92,12 @@ class Rule(_message.Message):
     def split(self) -> Global___PercentageSplit:
         """True for a deterministic slice of users, chosen by their user_id."""
 
+    @_builtins.property
+    def in_list(self) -> Global___ListReference:
+        """True when the user's id is a member of a user list
+        (`UserListService`).
+        """
+
     def __init__(
         self,
         *,
@@ -101,12 +108,13 @@ class Rule(_message.Message):
         event: Global___EventCondition | None = ...,
         segment: Global___SegmentReference | None = ...,
         split: Global___PercentageSplit | None = ...,
+        in_list: Global___ListReference | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "any", b"any", "condition", b"condition", "event", b"event", "kind", b"kind", "none", b"none", "segment", b"segment", "split", b"split"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "any", b"any", "condition", b"condition", "event", b"event", "in_list", b"in_list", "kind", b"kind", "none", b"none", "segment", b"segment", "split", b"split"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "any", b"any", "condition", b"condition", "event", b"event", "kind", b"kind", "none", b"none", "segment", b"segment", "split", b"split"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "any", b"any", "condition", b"condition", "event", b"event", "in_list", b"in_list", "kind", b"kind", "none", b"none", "segment", b"segment", "split", b"split"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["all", "any", "none", "condition", "event", "segment", "split"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["all", "any", "none", "condition", "event", "segment", "split", "in_list"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -538,6 +546,35 @@ class SegmentReference(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SegmentReference: _TypeAlias = SegmentReference  # noqa: Y015
+
+@_typing.final
+class ListReference(_message.Message):
+    """Membership of a user list: an explicit set of user ids managed with
+    `UserListService`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The list's name. A reference to a list that does not exist is rejected
+    when the segment is written (INVALID_ARGUMENT), and a list cannot be
+    deleted while a segment's current rule references it. False for
+    `EvaluateProfile`, which reads nothing stored (as event counts are 0
+    there).
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReference: _TypeAlias = ListReference  # noqa: Y015
 
 @_typing.final
 class PercentageSplit(_message.Message):

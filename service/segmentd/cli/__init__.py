@@ -6,6 +6,7 @@
     segmentd profile get|set | events record           profiles.py    profiles and events
     segmentd import FILE                               importing.py   bulk profiles from a file
     segmentd keys create|list|revoke                   keys.py        API keys (on the database)
+    segmentd lists create|get|list|delete|import       lists.py       user lists
     segmentd stats | compare                           stats.py       segment statistics, overlaps
 
 Every command but ``serve`` and ``migrate`` is a thin caller of the typed client
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 
 import click
 
-from segmentd.cli import evaluation, importing, keys, profiles, segments, server, stats
+from segmentd.cli import evaluation, importing, keys, lists, profiles, segments, server, stats
 from segmentd.cli.common import EXIT_OK, EXIT_USAGE, CommandFailed, echo_error
 
 
@@ -42,7 +43,7 @@ def cli() -> None:
     """
 
 
-for _module in (server, segments, evaluation, profiles, importing, keys, stats):
+for _module in (server, segments, evaluation, profiles, importing, keys, lists, stats):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

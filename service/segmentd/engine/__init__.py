@@ -1,11 +1,13 @@
 """The rule engine: pure functions of a rule tree and one user's data; no I/O.
 
     rules.py        Rule = Group | Condition | EventCondition | SegmentReference | PercentageSplit
+                         | ListReference
     operators.py    operator names and families
     codec.py        the canonical JSON form  <->  Rule
     limits.py       RuleLimits
     validation.py   validate_rule(rule, limits) -> None | InvalidRule     (values.py: per operator)
-    context.py      EvaluationContext: traits, user id, now, event counts, percentile thresholds
+    context.py      EvaluationContext: traits, user id, now, event counts, percentile thresholds,
+                    user-list memberships
     traits.py       attribute paths, MISSING, JSON type tests
     matchers.py     MATCHERS_BY_OPERATOR: the meaning of each operator
       times.py      RFC 3339 -> epoch microseconds

@@ -22,6 +22,7 @@ from segmentd.engine.rules import (
     EventCondition,
     Group,
     JsonValue,
+    ListReference,
     PercentageSplit,
     Rule,
     SegmentReference,
@@ -51,6 +52,8 @@ def rule_to_json(rule: Rule) -> dict[str, Any]:
         return {"event": event}
     if isinstance(rule, SegmentReference):
         return {"segment": {"name": rule.name}}
+    if isinstance(rule, ListReference):
+        return {"inList": {"name": rule.name}}
     return {"split": {"salt": rule.salt, "fromPercent": rule.from_percent, "toPercent": rule.to_percent}}
 
 
@@ -63,10 +66,11 @@ def rule_from_json(data: object, path: str = "rule") -> Rule:
     fields = _object(data, path)
     if len(fields) != 1:
         raise InvalidRule(path, f"a rule has exactly one of {', '.join(_DECODERS)}; got {sorted(fields)}")
-    [(kind, body)] = fields.items()
+    [(key, body)] = fields.items()
+    kind = _snake_case(key)  # proto JSON spells ``in_list`` as ``inList``; both are accepted
     decoder = _DECODERS.get(kind)
     if decoder is None:
-        raise InvalidRule(f"{path}.{kind}", f"unknown rule kind; expected one of {', '.join(_DECODERS)}")
+        raise InvalidRule(f"{path}.{key}", f"unknown rule kind; expected one of {', '.join(_DECODERS)}")
     return decoder(kind, body, f"{path}.{kind}")
 
 
@@ -104,6 +108,11 @@ def _segment(_kind: str, body: object, path: str) -> SegmentReference:
     return SegmentReference(name=_typed(fields, "name", str, "", path))
 
 
+def _in_list(_kind: str, body: object, path: str) -> ListReference:
+    fields = _fields(body, path, {"name"})
+    return ListReference(name=_typed(fields, "name", str, "", path))
+
+
 def _split(_kind: str, body: object, path: str) -> PercentageSplit:
     fields = _fields(body, path, {"salt", "from_percent", "to_percent"})
     return PercentageSplit(
@@ -119,6 +128,7 @@ _DECODERS: dict[str, Callable[[str, object, str], Rule]] = {
     "event": _event,
     "segment": _segment,
     "split": _split,
+    "in_list": _in_list,
 }
 
 

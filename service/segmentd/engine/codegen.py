@@ -3,7 +3,7 @@
     generate_segment(rule, sid) -> SegmentCode
         lines         one parenthesised expression, one line per leaf, the rule path in a comment
         bindings      the constants it reads, bound by name (c<sid>_<n>), never pasted in the source
-        paths, events, thresholds, references
+        paths, events, thresholds, references, lists
                       what it reads, as placeholders ({p0}, {e0}, {t0}, {r0}) that
                       `segmentd.engine.program` replaces with the locals it hoists
 
@@ -31,6 +31,7 @@ from segmentd.engine.rules import (
     Condition,
     EventCondition,
     Group,
+    ListReference,
     PercentageSplit,
     Rule,
     SegmentReference,
@@ -58,6 +59,7 @@ class SegmentCode:
         events: the ``(event name, within_days)`` counts read (``{e0}...``).
         thresholds: the ``(attribute, percent)`` percentile thresholds read (``{t0}...``).
         references: the segments referenced (``{r0}...``), by name.
+        lists: the user lists tested (``in_list``), by name; read from ``ctx.lists``.
         cost: the rule's relative cost, by the cost model.
         context_fields: the other context fields read (``now_us``, ``user_id``), as locals.
     """
@@ -70,6 +72,7 @@ class SegmentCode:
     events: tuple[tuple[str, int], ...] = ()
     thresholds: tuple[tuple[str, float], ...] = ()
     references: tuple[str, ...] = ()
+    lists: tuple[str, ...] = ()
     cost: int = 0
     context_fields: frozenset[str] = frozenset()
 
@@ -90,6 +93,7 @@ class _SegmentGenerator:
     events: list[tuple[str, int]] = field(default_factory=list)
     thresholds: list[tuple[str, float]] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
+    lists: list[str] = field(default_factory=list)
     context_fields: set[str] = field(default_factory=set)
 
     def bind(self, value: object) -> str:
@@ -115,6 +119,8 @@ class _SegmentGenerator:
         if isinstance(rule, SegmentReference):
             reference = self.slot("r", rule.name, cast("list[object]", self.references))
             return _Node((f"{reference}  # {path}.segment",), 1)
+        if isinstance(rule, ListReference):
+            return self.visit_list(rule, f"{path}.in_list")
         return self.visit_split(rule, f"{path}.split")
 
     def visit_group(self, group: Group, path: str) -> _Node:
@@ -149,6 +155,13 @@ class _SegmentGenerator:
         text = count_expression(event.operator, count, self.bind(event.count))
         return _Node((f"({text})  # {path}: {event.operator}",), 2)
 
+    def visit_list(self, reference: ListReference, path: str) -> _Node:
+        self.context_fields.add("lists")
+        if reference.name not in self.lists:
+            self.lists.append(reference.name)
+        # A set lookup of a name bound as a constant: as cheap as a comparison.
+        return _Node((f"({self.bind(reference.name)} in lists)  # {path}",), 2)
+
     def visit_split(self, split: PercentageSplit, path: str) -> _Node:
         self.context_fields.add("user_id")
         low, high = (self.bind(bound) for bound in bucket_bounds(split.from_percent, split.to_percent))
@@ -169,6 +182,7 @@ def generate_segment(rule: Rule, sid: int) -> SegmentCode:
         events=tuple(generator.events),
         thresholds=tuple(generator.thresholds),
         references=tuple(generator.references),
+        lists=tuple(generator.lists),
         cost=node.cost,
         context_fields=frozenset(generator.context_fields),
     )

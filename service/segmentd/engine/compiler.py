@@ -7,6 +7,7 @@
         EventCondition   -> compare(ctx.event_counts[(name, within_days)], count)
         PercentageSplit  -> lo <= bucket(salt, ctx.user_id) < hi
         SegmentReference -> resolve_segment(name)(ctx), resolved at call time
+        ListReference    -> name in ctx.lists
 
     CompiledSegments(rules by segment name, previous=None)
         generates one Python function for the whole set (`segmentd.engine.codegen`,
@@ -33,6 +34,7 @@ from segmentd.engine.rules import (
     Condition,
     EventCondition,
     Group,
+    ListReference,
     PercentageSplit,
     Rule,
     SegmentReference,
@@ -46,7 +48,7 @@ Predicate = Callable[[EvaluationContext], bool]
 #: Gives the predicate of a segment, by name (raising ``SegmentNotFound`` for an unknown one).
 SegmentResolver = Callable[[str], Predicate]
 
-_Inputs = tuple[frozenset[tuple[str, int]], frozenset[tuple[str, float]]]
+_Inputs = tuple[frozenset[tuple[str, int]], frozenset[tuple[str, float]], frozenset[str]]
 #: How many subsets of the set keep their generated function (the callers ask for a few).
 MAX_SUBSET_PROGRAMS: Final = 256
 
@@ -68,6 +70,9 @@ def compile_rule(rule: Rule, resolve_segment: SegmentResolver) -> Predicate:
     if isinstance(rule, SegmentReference):
         name = rule.name
         return lambda ctx: resolve_segment(name)(ctx)
+    if isinstance(rule, ListReference):
+        list_name = rule.name
+        return lambda ctx: list_name in ctx.lists
     return _compile_split(rule)
 
 
@@ -215,6 +220,14 @@ class CompiledSegments:
         """
         return frozenset().union(*(self._inputs(name)[1] for name in self._selected(names)))
 
+    def required_lists(self, names: Iterable[str] | None = None) -> frozenset[str]:
+        """Return the names of the user lists the segments test (``in_list``), references included.
+
+        Raises:
+            SegmentNotFound: a name is not a segment of the set.
+        """
+        return frozenset().union(*(self._inputs(name)[2] for name in self._selected(names)))
+
     def _program(self, key: frozenset[str] | None) -> Program:
         """Return the generated function of a subset (``None``: the whole set), generating it once."""
         if key is None:
@@ -233,13 +246,14 @@ class CompiledSegments:
         return self._names if names is None else set(names)
 
     def _inputs(self, name: str) -> _Inputs:
-        """Return the events and percentiles segment ``name`` reads, following references."""
+        """Return the events, percentiles and lists segment ``name`` reads, following references."""
         inputs = self._inputs_by_name.get(name)
         if inputs is None:
             reached = [self._codes[other] for other in self._closure(name)]
             inputs = self._inputs_by_name[name] = (
                 frozenset(event for code in reached for event in code.events),
                 frozenset(threshold for code in reached for threshold in code.thresholds),
+                frozenset(list_name for code in reached for list_name in code.lists),
             )
         return inputs
 

@@ -1,13 +1,13 @@
 """What a compiled predicate reads: one user's data at one instant.
 
 Traits come from the profile; the behavioural and population inputs (event counts,
-percentile thresholds) are looked up through small protocols so the store can
+percentile thresholds, user-list memberships) are looked up through small protocols so the store can
 supply them without the engine doing any I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -33,6 +33,8 @@ class EvaluationContext:
             for the event conditions of the segments being evaluated.
         percentile_thresholds: ``(attribute, percent) -> threshold`` (``None`` when no
             profile has a numeric value), computed by the database and cached.
+        lists: the names of the user lists the user is a member of, among those the store
+            prefetched for the ``in_list`` conditions of the segments being evaluated.
         now_us: ``now`` in microseconds since the epoch (a naive ``now`` is taken as UTC),
             derived once here so time operators do no datetime arithmetic per condition.
     """
@@ -42,6 +44,7 @@ class EvaluationContext:
     now: datetime = field(default_factory=_utc_now)
     event_counts: Mapping[tuple[str, int], int] = field(default_factory=dict)
     percentile_thresholds: Mapping[tuple[str, float], float | None] = field(default_factory=dict)
+    lists: Collection[str] = frozenset()
     now_us: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -4,6 +4,7 @@
         group      children explained (every one: no short-circuit), verdict combined
         leaf       verdict from the leaf's compiled predicate, so it always agrees with compile
         reference  one child: the referenced segment's rule, explained
+        in_list    whether the user id is in the list (no value shown: the list is not a trait)
 
 Leaves are compiled with `segmentd.engine.compiler.compile_rule`, so the operators' meaning
 lives in one place (`segmentd.engine.matchers`).
@@ -25,6 +26,7 @@ from segmentd.engine.rules import (
     EventCondition,
     Group,
     JsonValue,
+    ListReference,
     PercentageSplit,
     Rule,
     SegmentReference,
@@ -91,6 +93,9 @@ def explain(rule: Rule, ctx: EvaluationContext, resolve_rule: RuleResolver) -> E
         return _explain_condition(rule, ctx, matched)
     if isinstance(rule, EventCondition):
         return _explain_event(rule, ctx, matched)
+    if isinstance(rule, ListReference):
+        member = "in" if matched else "not in"
+        return Explanation(rule, matched, detail=f"{member} user list {rule.name!r} {_verdict(matched)}")
     return _explain_split(rule, ctx, matched)
 
 

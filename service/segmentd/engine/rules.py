@@ -5,6 +5,7 @@
          | EventCondition(name, operator, count, within_days)   behavioural count
          | SegmentReference(name)                               another segment's verdict
          | PercentageSplit(salt, from_percent, to_percent)      deterministic user bucket
+         | ListReference(name)                                  the user id is in a user list
 
 Instances are immutable; `Condition.value` holds the JSON value as decoded (lists stay lists).
 """
@@ -68,7 +69,14 @@ class PercentageSplit:
     to_percent: float
 
 
-Rule: TypeAlias = Group | Condition | EventCondition | SegmentReference | PercentageSplit
+@dataclass(frozen=True, slots=True)
+class ListReference:
+    """Holds when the user's id is a member of the user list called ``name`` (``in_list``)."""
+
+    name: str
+
+
+Rule: TypeAlias = Group | Condition | EventCondition | SegmentReference | PercentageSplit | ListReference
 
 
 def referenced_segments(rule: Rule) -> frozenset[str]:

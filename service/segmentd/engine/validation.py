@@ -7,7 +7,8 @@
 
 Field paths follow the JSON form with the proto field names, e.g.
 ``rule.all.rules[2].condition.value`` or ``rule.split.to_percent``. Which segments a reference
-may name (existence, cycles) is the store's to check: it needs the other segments.
+may name (existence, cycles), and which user lists an ``in_list`` may name, is the store's to
+check: it needs the other segments and the lists.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from segmentd.engine.rules import (
     Condition,
     EventCondition,
     Group,
+    ListReference,
     PercentageSplit,
     Rule,
     SegmentReference,
@@ -64,6 +66,8 @@ def validate_rule(rule: Rule, limits: RuleLimits = DEFAULT_LIMITS, path: str = "
             _check_reference(node, f"{node_path}.segment")
         elif isinstance(node, PercentageSplit):
             _check_split(node, f"{node_path}.split")
+        elif isinstance(node, ListReference):
+            _check_list_reference(node, f"{node_path}.in_list")
 
 
 def _nodes(rule: Rule, path: str) -> Iterator[tuple[Rule, str]]:
@@ -139,6 +143,15 @@ def _check_event(event: EventCondition, path: str) -> None:
 def _check_reference(reference: SegmentReference, path: str) -> None:
     if not is_valid_segment_name(reference.name):
         raise InvalidRule(f"{path}.name", f"not a segment name (1-63 of a-z, 0-9 and -): {reference.name!r}")
+
+
+def _check_list_reference(reference: ListReference, path: str) -> None:
+    # User lists are named like segments (the same slug), so a name is checked here, and its
+    # existence by the store, as for segment references.
+    if not is_valid_segment_name(reference.name):
+        raise InvalidRule(
+            f"{path}.name", f"not a user list name (1-63 of a-z, 0-9 and -): {reference.name!r}"
+        )
 
 
 def _check_split(split: PercentageSplit, path: str) -> None:

@@ -7,6 +7,8 @@
                              AND name = ... [AND day >= ...]) <op> count
         PercentageSplit  -> segmentd_bucket(salt, user_id) BETWEEN lo AND hi - 1
         SegmentReference -> the referenced segment's rule, inlined (compiled once per call)
+        ListReference    -> user_id IN (SELECT user_id FROM user_list_members
+                                        WHERE list_name = ...)       a semi-join on the members' key
 
 The expression is true for the members and false or NULL for the others: NULL arises only
 where a guarded trait is missing or of another type, and every negation (``none``, the
@@ -40,7 +42,15 @@ from sqlalchemy import (
     true,
 )
 
-from segmentd.engine.rules import Condition, EventCondition, Group, PercentageSplit, Rule, SegmentReference
+from segmentd.engine.rules import (
+    Condition,
+    EventCondition,
+    Group,
+    ListReference,
+    PercentageSplit,
+    Rule,
+    SegmentReference,
+)
 from segmentd.engine.split import bucket_bounds
 from segmentd.engine.times import datetime_to_us, event_window_start
 from segmentd.engine.traits import split_path
@@ -76,6 +86,7 @@ def compile_rule_sql(  # noqa: PLR0913 - the signature is the contract the membe
     now: datetime,
     percentile_thresholds: Mapping[tuple[str, float], float | None],
     resolve_rule: Callable[[str], Rule],
+    list_members: FromClause | None = None,
 ) -> ColumnElement[bool]:
     """Compile a validated rule into a boolean SQL expression over one ``profiles`` row.
 
@@ -93,9 +104,12 @@ def compile_rule_sql(  # noqa: PLR0913 - the signature is the contract the membe
         percentile_thresholds: ``(attribute, percent) -> threshold`` for every
             ``PERCENTILE_*`` condition; missing or ``None`` makes the condition false.
         resolve_rule: gives the current rule of a referenced segment, by name.
+        list_members: the user-list members table (``list_name``, ``user_id``), which
+            ``in_list`` conditions read; required when the rule (or a segment it
+            references) has one.
 
     Raises:
-        ValueError: ``dialect`` is not supported.
+        ValueError: ``dialect`` is not supported, or ``list_members`` is missing.
         InvalidRule: a rule references itself, directly or not, or has no operator.
     """
     if dialect not in _TRAITS_BY_DIALECT:
@@ -107,6 +121,7 @@ def compile_rule_sql(  # noqa: PLR0913 - the signature is the contract the membe
         now=now if now.tzinfo is not None else now.replace(tzinfo=UTC),
         scope=Scope(now_us=datetime_to_us(now), percentile_thresholds=percentile_thresholds),
         resolve_rule=resolve_rule,
+        list_members=list_members,
     )
     return compilation.compile(rule)
 
@@ -121,6 +136,7 @@ class _Compilation:
     now: datetime
     scope: Scope
     resolve_rule: Callable[[str], Rule]
+    list_members: FromClause | None
     segments: dict[str, ColumnElement[bool]] = field(default_factory=dict)
     expanding: list[str] = field(default_factory=list)
 
@@ -133,6 +149,8 @@ class _Compilation:
             return self._event(rule)
         if isinstance(rule, SegmentReference):
             return self._segment(rule.name)
+        if isinstance(rule, ListReference):
+            return self._in_list(rule.name)
         return self._split(rule)
 
     def _group(self, group: Group) -> ColumnElement[bool]:
@@ -180,6 +198,15 @@ class _Compilation:
             finally:
                 self.expanding.pop()
         return self.segments[name]
+
+    def _in_list(self, name: str) -> ColumnElement[bool]:
+        members = self.list_members
+        if members is None:
+            raise ValueError("an in_list condition needs the list_members table")
+        # Uncorrelated: the planner hashes the list's members once (or probes the members'
+        # primary key (list_name, user_id) per profile). Never NULL: user ids are not null.
+        listed = select(members.c.user_id).where(members.c.list_name == literal(name, Text))
+        return self.profiles.c.user_id.in_(listed)
 
     def _split(self, split: PercentageSplit) -> ColumnElement[bool]:
         low, high = bucket_bounds(split.from_percent, split.to_percent)

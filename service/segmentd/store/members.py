@@ -23,14 +23,14 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from segmentd.errors import ResourceExhausted
 from segmentd.store.acquire import connect
 from segmentd.store.database import unavailable_as_store_error
-from segmentd.store.models import EventCountRow, ProfileRow
+from segmentd.store.models import EventCountRow, ProfileRow, UserListMemberRow
 
 DEFAULT_CHUNK_SIZE = 1_000
 DEFAULT_STREAM_CONNECTIONS = 5
 
 
 class MemberQueries:
-    """Runs membership queries for conditions built over :attr:`profiles` and :attr:`events`.
+    """Runs membership queries for conditions over :attr:`profiles`, :attr:`events` and :attr:`list_members`.
 
     Args:
         engine: the store's engine.
@@ -55,6 +55,7 @@ class MemberQueries:
         self.dialect: str = engine.dialect.name
         self.profiles: Table = ProfileRow.__table__  # type: ignore[assignment]
         self.events: Table = EventCountRow.__table__  # type: ignore[assignment]
+        self.list_members: Table = UserListMemberRow.__table__  # type: ignore[assignment]
 
     async def stream(
         self, condition: ColumnElement[bool], *, after_user_id: str = "", limit: int | None = None

@@ -7,6 +7,9 @@
     segment_references(name, referenced_name)    edges of the reference graph (current versions)
     segment_catalogue(id = 1, version)           one row; +1 on every change to ``segments`` (trigger)
     api_keys(key_id PK, key_hash, scopes, ...)   API keys, stored hashed (segmentd.security)
+    user_lists(name PK, description, member_count, create_time, update_time)
+    user_list_members(list_name, user_id)        PK (list_name, user_id); one row per member
+    segment_list_references(name, list_name)     the lists each current segment's rule tests
 
 JSON columns are JSONB on PostgreSQL (GIN-indexable, ``jsonb_typeof``) and JSON (text checked by
 JSON1) on SQLite. Schema changes go through Alembic (``service/segmentd/store/migrations``); the
@@ -159,6 +162,51 @@ class ApiKeyRow(Base):
     create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     #: Set once by ``segmentd keys revoke``; the row stays, so listings show what was revoked when.
     revoke_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class UserListRow(Base):
+    """A user list: an explicit set of user ids, tested by ``in_list`` conditions.
+
+    ``member_count`` is kept by every write in the same transaction as the member rows (the
+    list's row is locked first), so reading it costs no count over millions of rows.
+    """
+
+    __tablename__ = "user_lists"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    member_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class UserListMemberRow(Base):
+    """``user_id`` is a member of list ``list_name``.
+
+    The primary key (list_name, user_id) serves both the hot path's probe (is this user in
+    that list?) and the semi-join of membership queries. Members need no profile: a list may
+    be loaded before the profiles it names. No foreign key to ``user_lists``: its check is a
+    row-level trigger, a lookup per inserted member that made bulk loads ~10 times slower;
+    the repository writes members only under the list's row lock and deletes them with it.
+    """
+
+    __tablename__ = "user_list_members"
+
+    list_name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+
+
+class SegmentListReferenceRow(Base):
+    """``name``'s current rule tests user list ``list_name`` (a list in use cannot be deleted)."""
+
+    __tablename__ = "segment_list_references"
+
+    name: Mapped[str] = mapped_column(
+        String(63), ForeignKey("segments.name", ondelete="CASCADE"), primary_key=True
+    )
+    list_name: Mapped[str] = mapped_column(String(63), ForeignKey("user_lists.name"), primary_key=True)
+
+    __table_args__ = (Index(None, "list_name"),)
 
 
 profiles_table = ProfileRow.__table__

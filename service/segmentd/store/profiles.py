@@ -46,6 +46,7 @@ from segmentd.store.models import EventCountRow, ProfileRow, SegmentCatalogueRow
 from segmentd.store.queries import (
     event_count_columns,
     event_count_parameters,
+    list_membership_columns,
     trait_number,
     upsert_event_counts,
 )
@@ -109,11 +110,16 @@ class ProfileRepository:
 
     @store_operation
     async def get_with_event_counts(
-        self, user_id: str, windows: Collection[tuple[str, int]], now: datetime
+        self,
+        user_id: str,
+        windows: Collection[tuple[str, int]],
+        now: datetime,
+        lists: Collection[str] = (),
     ) -> UserSnapshot:
-        """Return a profile, its event counts and the catalogue version, in one statement.
+        """Return a profile, its event counts, list memberships and the catalogue version, in one statement.
 
-        The counts are per ``(event name, within_days)`` of ``windows``.
+        The counts are per ``(event name, within_days)`` of ``windows``; the memberships are
+        those of the user lists named in ``lists`` (a probe of the members' primary key each).
 
         A window of ``n`` days counts the days on or after the UTC date of ``now - n days``;
         0 counts every day.
@@ -123,15 +129,19 @@ class ProfileRepository:
             StoreUnavailable: the database cannot be reached.
         """
         keys = tuple(sorted(set(windows)))
+        names = tuple(sorted(set(lists)))
         parameters = event_count_parameters(user_id, keys, now)
+        parameters.update((f"list_{index}", name) for index, name in enumerate(names))
         async with read_session(self._sessions) as session:
-            row = (await session.execute(_evaluation_query(keys), parameters)).one_or_none()
+            row = (await session.execute(_evaluation_query(keys, len(names)), parameters)).one_or_none()
         if row is None:
             raise UserNotFound(f"no profile for user_id {user_id!r}")
+        counts_end = 5 + len(keys)
         return UserSnapshot(
             profile=_profile(row[0], row[1], row[2], row[3]),
-            event_counts={key: int(count) for key, count in zip(keys, row[5:], strict=True)},
+            event_counts={key: int(count) for key, count in zip(keys, row[5:counts_end], strict=True)},
             catalogue_version=int(row[4] or 0),
+            lists=frozenset(name for name, member in zip(names, row[counts_end:], strict=True) if member),
         )
 
     @store_operation
@@ -253,11 +263,11 @@ async def _upsert_sqlite(
 
 
 @functools.lru_cache(maxsize=256)
-def _evaluation_query(windows: tuple[tuple[str, int], ...]) -> Select[Any]:
-    """The one statement of a cache miss, built once per set of windows.
+def _evaluation_query(windows: tuple[tuple[str, int], ...], lists: int = 0) -> Select[Any]:
+    """The one statement of a cache miss, built once per set of windows and number of lists.
 
-    Building it costs more than running it, so it is kept: the user and the windows' first
-    days are bound parameters (``event_count_parameters``).
+    Building it costs more than running it, so it is kept: the user, the windows' first
+    days and the list names (``list_<i>``) are bound parameters.
     """
     version = select(SegmentCatalogueRow.version).where(SegmentCatalogueRow.id == 1)
     catalogue_version = version.scalar_subquery()
@@ -268,6 +278,7 @@ def _evaluation_query(windows: tuple[tuple[str, int], ...]) -> Select[Any]:
         ProfileRow.update_time,
         catalogue_version,
         *event_count_columns(windows),
+        *list_membership_columns(lists),
     ).where(ProfileRow.user_id == bindparam("user_id"))
 
 

@@ -2,6 +2,7 @@
 
 trait_number(dialect, path)     (is a JSON number?, its value) at a dotted path
 event_count_columns(...)        one correlated sum per (event name, window)
+list_membership_columns(n)      one EXISTS per user list: a probe of the members' primary key
 upsert_event_counts(...)        per-day upsert adding counts: count = events.count + excluded.count
 """
 
@@ -11,11 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Insert, Label, String, bindparam, func, literal, select
+from sqlalchemy import ColumnElement, Date, Insert, Label, String, bindparam, exists, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from segmentd.engine.times import event_window_start
-from segmentd.store.models import EventCountRow, ProfileRow
+from segmentd.store.models import EventCountRow, ProfileRow, UserListMemberRow
 
 
 def event_count_columns(windows: Iterable[tuple[str, int]]) -> list[Label[Any]]:
@@ -33,6 +34,19 @@ def event_count_columns(windows: Iterable[tuple[str, int]]) -> list[Label[Any]]:
         total = select(func.coalesce(func.sum(EventCountRow.count), 0)).where(*conditions)
         columns.append(total.scalar_subquery().label(f"window_{index}"))
     return columns
+
+
+def list_membership_columns(count: int) -> list[Label[Any]]:
+    """Return ``count`` columns: is the user (``user_id``) in the list bound as ``list_<i>``?"""
+    return [
+        exists()
+        .where(
+            UserListMemberRow.list_name == bindparam(f"list_{index}", type_=String()),
+            UserListMemberRow.user_id == bindparam("user_id"),
+        )
+        .label(f"in_list_{index}")
+        for index in range(count)
+    ]
 
 
 def event_count_parameters(

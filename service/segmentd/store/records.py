@@ -62,11 +62,13 @@ class UserSnapshot:
         event_counts: ``(event name, within_days) -> count`` for the windows asked for.
         catalogue_version: the segment catalogue's version at the same read, so a caller
             can tell whether its compiled segments are current without another round trip.
+        lists: of the user lists asked about, those the user is a member of.
     """
 
     profile: Profile
     event_counts: dict[tuple[str, int], int]
     catalogue_version: int
+    lists: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

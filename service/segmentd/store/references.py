@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 
-from segmentd.engine.rules import Group, Rule, SegmentReference
+from segmentd.engine.rules import Group, ListReference, Rule, SegmentReference
 
 
 def reference_paths(rule: Rule, path: str) -> Iterator[tuple[str, str]]:
@@ -23,6 +23,18 @@ def reference_paths(rule: Rule, path: str) -> Iterator[tuple[str, str]]:
     elif isinstance(rule, Group):
         for index, child in enumerate(rule.rules):
             yield from reference_paths(child, f"{path}.{rule.kind}.rules[{index}]")
+
+
+def list_reference_paths(rule: Rule, path: str) -> Iterator[tuple[str, str]]:
+    """Yield ``(field path, list name)`` for every ``in_list`` of ``rule``.
+
+    The field path is the one errors name, e.g. ``segment.rule.all.rules[0].in_list.name``.
+    """
+    if isinstance(rule, ListReference):
+        yield f"{path}.in_list.name", rule.name
+    elif isinstance(rule, Group):
+        for index, child in enumerate(rule.rules):
+            yield from list_reference_paths(child, f"{path}.{rule.kind}.rules[{index}]")
 
 
 def edges_by_name(edges: Iterable[tuple[str, str]]) -> dict[str, set[str]]:

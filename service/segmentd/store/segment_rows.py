@@ -19,9 +19,15 @@ from segmentd.engine.validation import validate_rule
 from segmentd.errors import EtagMismatch, InvalidArgument, InvalidRule, SegmentNotFound
 from segmentd.store.checks import check_labels
 from segmentd.store.database import as_utc, is_postgresql
-from segmentd.store.models import SegmentReferenceRow, SegmentRow, SegmentVersionRow
+from segmentd.store.models import (
+    SegmentListReferenceRow,
+    SegmentReferenceRow,
+    SegmentRow,
+    SegmentVersionRow,
+    UserListRow,
+)
 from segmentd.store.records import Segment
-from segmentd.store.references import edges_by_name, find_cycle, reference_paths
+from segmentd.store.references import edges_by_name, find_cycle, list_reference_paths, reference_paths
 
 #: Key of the PostgreSQL advisory lock serializing segment writes ("segments" in ASCII).
 SEGMENT_WRITE_LOCK_KEY: Final = 0x7365676D656E7473
@@ -71,11 +77,12 @@ def etag_mismatch(name: str) -> EtagMismatch:
 
 
 async def check_references(session: AsyncSession, name: str, rule: Rule) -> None:
-    """Refuse references to missing segments and references that would make a cycle.
+    """Refuse references to missing segments or user lists, and references making a cycle.
 
     Raises:
         InvalidRule: naming the offending reference's field.
     """
+    await _check_list_references(session, rule)
     paths = list(reference_paths(rule, RULE_PATH))
     for path, referenced in paths:
         if referenced == name:
@@ -94,6 +101,19 @@ async def check_references(session: AsyncSession, name: str, rule: Rule) -> None
             raise InvalidRule(path, f"makes a reference cycle: {' -> '.join(cycle)}")
 
 
+async def _check_list_references(session: AsyncSession, rule: Rule) -> None:
+    paths = list(list_reference_paths(rule, RULE_PATH))
+    if not paths:
+        return
+    wanted = {name for _path, name in paths}
+    # FOR SHARE (PostgreSQL): a list cannot be deleted until this write commits its references.
+    query = select(UserListRow.name).where(UserListRow.name.in_(wanted)).with_for_update(read=True)
+    existing = set((await session.scalars(query)).all())
+    for path, name in paths:
+        if name not in existing:
+            raise InvalidRule(path, f"user list {name!r} does not exist")
+
+
 async def write_version(session: AsyncSession, row: Mapping[str, Any], rule: Rule) -> None:
     """Record ``row`` in the history and make ``rule``'s references the segment's edges."""
     await session.execute(insert(SegmentVersionRow).values(dict(row)))
@@ -103,6 +123,12 @@ async def write_version(session: AsyncSession, row: Mapping[str, Any], rule: Rul
         await session.execute(
             insert(SegmentReferenceRow),
             [{"name": row["name"], "referenced_name": name} for name in referenced],
+        )
+    await session.execute(delete(SegmentListReferenceRow).where(SegmentListReferenceRow.name == row["name"]))
+    lists = sorted({name for _path, name in list_reference_paths(rule, RULE_PATH)})
+    if lists:
+        await session.execute(
+            insert(SegmentListReferenceRow), [{"name": row["name"], "list_name": name} for name in lists]
         )
 
 
