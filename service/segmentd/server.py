@@ -32,7 +32,7 @@ from segmentd.importer import ProfileImporter
 from segmentd.membership import Membership
 from segmentd.observability.telemetry import Telemetry
 from segmentd.population import PercentileThresholds
-from segmentd.profiles import ProfileCache
+from segmentd.profiles import ProfileCache, ProfileDirectory
 from segmentd.security.exposure import exposure_warnings
 from segmentd.security.interceptor import access_control
 from segmentd.security.tls import server_credentials
@@ -130,6 +130,7 @@ async def start_server(settings: Settings) -> RunningServer:
         settings.max_page_size,
         utc_now,
     )
+    directory = ProfileDirectory(profiles, profile_cache)
 
     # Metrics, access log and tracing; started before aio.server(), which tracing instruments.
     telemetry = await Telemetry.start(settings, engine, caches={"profiles": profile_cache})
