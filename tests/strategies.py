@@ -72,6 +72,8 @@ ATTRIBUTES = (
     "a.b.c",
 )
 EVENT_NAMES = ("login", "purchase", "invite_sent")
+#: What rules may count: the recorded names and the pseudo-events (``segmentd.engine.events``).
+COUNTED_EVENTS = (*EVENT_NAMES, "*", "$created")
 WINDOWS = (0, 1, 7, 30)
 PERCENTS = (0, 10, 50, 90.5, 100)
 SEGMENT_NAMES = ("paying-users", "trial", "churn-risk")
@@ -193,7 +195,7 @@ def traits(draw: st.DrawFn) -> dict[str, JsonValue]:
     return result
 
 
-_EVENT_KEYS = tuple((name, days) for name in EVENT_NAMES for days in WINDOWS)
+_EVENT_KEYS = tuple((name, days) for name in COUNTED_EVENTS for days in WINDOWS)
 _PERCENTILE_KEYS = tuple((attribute, float(percent)) for attribute in ATTRIBUTES for percent in PERCENTS)
 
 
@@ -285,7 +287,7 @@ def valid_events() -> st.SearchStrategy[EventCondition]:
     """Event conditions that pass validation."""
     return st.builds(
         EventCondition,
-        name=st.sampled_from(EVENT_NAMES),
+        name=st.sampled_from(COUNTED_EVENTS),
         operator=st.sampled_from(sorted(op.COUNT_OPERATORS)),
         count=st.integers(0, 5),
         within_days=st.sampled_from(WINDOWS),
