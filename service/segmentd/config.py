@@ -13,6 +13,7 @@ from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
 from segmentd.engine.limits import RuleLimits
+from segmentd.store.retention import EventRetention
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///segmentd.db"
 #: What the access log writes: every call, calls that failed or were slow, or nothing.
@@ -51,6 +52,9 @@ class Settings:
             stderr is a terminal, JSON otherwise.
         access_log: ``all`` (a line per call), ``errors`` (calls that did not end OK, or
             took a second or more) or ``off``.
+        event_retention_days: event days older than this many days (UTC) are refused by
+            RecordEvents and removed by ``segmentd events prune``; 0 keeps every day.
+        event_future_seconds: how far beyond the server's clock an event time may lie.
     """
 
     host: str = "[::]"
@@ -75,6 +79,8 @@ class Settings:
     metrics_port: int = 0
     log_format: str = "auto"
     access_log: str = "errors"
+    event_retention_days: int = 730
+    event_future_seconds: float = 86_400.0
 
     def __post_init__(self) -> None:
         """Refuse settings that name no known choice.
@@ -86,6 +92,11 @@ class Settings:
             raise ValueError(
                 f"access_log must be one of {', '.join(ACCESS_LOG_MODES)}, not {self.access_log!r}"
             )
+
+    @property
+    def event_retention(self) -> EventRetention:
+        """The event retention these settings describe."""
+        return EventRetention(days=self.event_retention_days, future_seconds=self.event_future_seconds)
 
     @property
     def rule_limits(self) -> RuleLimits:

@@ -4,6 +4,7 @@
     segmentd apply | get | list | delete | diff        segments.py    segment definitions
     segmentd eval | explain | members | count          evaluation.py  verdicts and members
     segmentd profile get|set | events record           profiles.py    profiles and events
+    segmentd events prune                              maintenance.py event retention (database)
     segmentd import FILE                               importing.py   bulk profiles from a file
 
 Every command but ``serve`` and ``migrate`` is a thin caller of the typed client
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 import click
 
-from segmentd.cli import evaluation, importing, profiles, segments, server
+from segmentd.cli import evaluation, importing, maintenance, profiles, segments, server
 from segmentd.cli.common import EXIT_OK, EXIT_USAGE, CommandFailed, echo_error
 
 
@@ -43,6 +44,9 @@ def cli() -> None:
 for _module in (server, segments, evaluation, profiles, importing):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
+# Maintenance runs against the database, so it lives apart from the client commands.
+for _command in maintenance.COMMANDS:
+    profiles.events.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
