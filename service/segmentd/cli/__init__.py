@@ -5,6 +5,7 @@
     segmentd eval | explain | members | count          evaluation.py  verdicts and members
     segmentd profile get|set | events record           profiles.py    profiles and events
     segmentd events prune                              maintenance.py event retention (database)
+    segmentd demo                                      demo.py        demo data + starter library
     segmentd import FILE                               importing.py   bulk profiles from a file
 
 Every command but ``serve`` and ``migrate`` is a thin caller of the typed client
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 
 import click
 
-from segmentd.cli import evaluation, importing, maintenance, profiles, segments, server
+from segmentd.cli import demo, evaluation, importing, maintenance, profiles, segments, server
 from segmentd.cli.common import EXIT_OK, EXIT_USAGE, CommandFailed, echo_error
 
 
@@ -41,7 +42,7 @@ def cli() -> None:
     """
 
 
-for _module in (server, segments, evaluation, profiles, importing):
+for _module in (server, demo, segments, evaluation, profiles, importing):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 # Maintenance runs against the database, so it lives apart from the client commands.
