@@ -125,6 +125,7 @@ def test_check_pattern__unsupported__raises_with_reason(pattern, reason):
         ("[]A]", "[]a]"),
         ("[A-]", "[a-]"),
         ("[\\--/]", "[\\--/]"),
+        ("[!-\\/]", "[!-\\/]"),
     ],
 )
 def test_fold_pattern__ignore_case__lower_cases_literals_keeps_escapes(pattern, folded):
