@@ -57,6 +57,9 @@ WORDS = (
     "σας",
     "σασ",
     "Kelvin",
+    "free plan",
+    "the FREE_plan",
+    "écolé",
     "10",
     "2",
 )
@@ -73,6 +76,8 @@ ATTRIBUTES = (
     "a.b.c",
 )
 EVENT_NAMES = ("login", "purchase", "invite_sent")
+#: What rules may count: the recorded names and the pseudo-events (``segmentd.engine.events``).
+COUNTED_EVENTS = (*EVENT_NAMES, "*", "$created")
 WINDOWS = (0, 1, 7, 30)
 PERCENTS = (0, 10, 50, 90.5, 100)
 SEGMENT_NAMES = ("paying-users", "trial", "churn-risk")
@@ -112,8 +117,16 @@ PATTERNS = (
     "x{2,3}",
     "[^a]",
     "Σ",
+    "FREE",
+    "^[A-Z]+$",
+    "ÉCOLE",
+    "\\bfree\\b",
+    "\\B",
+    "é\\b",
+    "\\bΣ",
+    "[A-C]\\W",
 )
-NOT_PATTERNS = ("(", "\\b", "(?i)a", "a{1001}", "\\1", "[[:alpha:]]")
+NOT_PATTERNS = ("(", "[\\b]", "(?i)a", "a{1001}", "\\1", "[[:alpha:]]")
 _OFFSETS_MINUTES = (0, 60, -300, 330, 1439, -1439)
 _FRACTIONS = ("", ".5", ".250", ".123456789")
 NOT_TIMES = ("2026-03-01", "2026-03-01T09:30:00", "2026-02-30T00:00:00Z", "2026-03-01T24:00:00Z", "yesterday")
@@ -196,7 +209,7 @@ def traits(draw: st.DrawFn) -> dict[str, JsonValue]:
     return result
 
 
-_EVENT_KEYS = tuple((name, days) for name in EVENT_NAMES for days in WINDOWS)
+_EVENT_KEYS = tuple((name, days) for name in COUNTED_EVENTS for days in WINDOWS)
 _PERCENTILE_KEYS = tuple((attribute, float(percent)) for attribute in ATTRIBUTES for percent in PERCENTS)
 
 
@@ -289,7 +302,7 @@ def valid_events() -> st.SearchStrategy[EventCondition]:
     """Event conditions that pass validation."""
     return st.builds(
         EventCondition,
-        name=st.sampled_from(EVENT_NAMES),
+        name=st.sampled_from(COUNTED_EVENTS),
         operator=st.sampled_from(sorted(op.COUNT_OPERATORS)),
         count=st.integers(0, 5),
         within_days=st.sampled_from(WINDOWS),

@@ -14,7 +14,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -48,7 +48,6 @@ MAX_EXAMPLES = int(os.environ.get("SEGMENTD_SQL_EXAMPLES", "200"))
 _SEGMENTS = ("trial", "churn-risk", "paying-users")
 # Days before `now` where event rows fall: both sides of every window's first day.
 _DAYS_AGO = (0, 1, 2, 6, 7, 8, 29, 30, 31, 400)
-_CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 profiles_table = Base.metadata.tables["profiles"]
 events_table = Base.metadata.tables["events"]
 user_lists_table = Base.metadata.tables["user_lists"]
@@ -60,6 +59,7 @@ class Case:
     """One population, the segments it may reference, and the rules to check on it."""
 
     profiles: dict[str, dict[str, Any]]
+    created: dict[str, datetime]
     events: list[tuple[str, str, date, int]]
     segments: dict[str, Rule]
     rules: list[Rule]
@@ -90,6 +90,15 @@ def cases(draw: st.DrawFn) -> Case:
         st.integers(1, 3),
     )
     events = draw(st.lists(rows, max_size=12, unique_by=lambda row: row[:3]))
+    # Profiles first stored on both sides of every window's first midnight ($created).
+    created = {
+        user_id: datetime.combine(
+            now.astimezone(UTC).date() - timedelta(days=draw(st.sampled_from(_DAYS_AGO))),
+            draw(st.sampled_from((time(0), time(0, 0, 0, 1), time(23, 59, 59, 999999)))),
+            tzinfo=UTC,
+        )
+        for user_id in user_ids
+    }
     segments: dict[str, Rule] = {}
     for name in _SEGMENTS:  # each may reference the ones before it: no cycles
         segment_rule = sql_rules(segment_names=tuple(segments), max_leaves=4, list_names=LIST_NAMES)
@@ -104,7 +113,7 @@ def cases(draw: st.DrawFn) -> Case:
     # Members may have no profile (a list loaded before its profiles): they must not match.
     candidates = st.sampled_from((*user_ids, "not-a-profile"))
     lists = {name: draw(st.frozensets(candidates, max_size=6)) for name in LIST_NAMES}
-    return Case(profiles, events, segments, rules, now, attributes, lists)
+    return Case(profiles, created, events, segments, rules, now, attributes, lists)
 
 
 def _thresholds(case: Case) -> dict[tuple[str, float], float | None]:
@@ -119,18 +128,19 @@ def _thresholds(case: Case) -> dict[tuple[str, float], float | None]:
 
 
 def _event_counts(case: Case, user_id: str) -> dict[tuple[str, int], int]:
+    """The reference counts: ``*`` sums every name, ``$created`` is the profile's first day."""
     today = case.now.astimezone(UTC)
-    return {
-        (name, days): sum(
-            count
-            for row_user, row_name, day, count in case.events
-            if row_user == user_id
-            and row_name == name
-            and (days == 0 or day >= (today - timedelta(days=days)).date())
-        )
-        for name in EVENT_NAMES
-        for days in WINDOWS
-    }
+    counts: dict[tuple[str, int], int] = {}
+    for days in WINDOWS:
+        first = None if days == 0 else (today - timedelta(days=days)).date()
+        for name in (*EVENT_NAMES, "*"):
+            counts[name, days] = sum(
+                count
+                for row_user, row_name, day, count in case.events
+                if row_user == user_id and name in (row_name, "*") and (first is None or day >= first)
+            )
+        counts["$created", days] = int(first is None or case.created[user_id].date() >= first)
+    return counts
 
 
 def _python_members(case: Case, rule: Rule, thresholds: Mapping[tuple[str, float], float | None]) -> set[str]:
@@ -169,7 +179,8 @@ async def _stored(connection: AsyncConnection, case: Case) -> Case:
     await connection.execute(
         insert(profiles_table),
         [
-            {"user_id": user_id, "traits": traits, "create_time": _CREATED, "update_time": _CREATED}
+            {"user_id": user_id, "traits": traits}
+            | {"create_time": case.created[user_id], "update_time": case.created[user_id]}
             for user_id, traits in case.profiles.items()
         ],
     )
@@ -193,7 +204,7 @@ async def _check(engine: AsyncEngine, case: Case) -> None:
                 insert(user_lists_table),
                 [
                     {"name": name, "description": "", "member_count": len(members)}
-                    | {"create_time": _CREATED, "update_time": _CREATED}
+                    | {"create_time": case.now, "update_time": case.now}
                     for name, members in case.lists.items()
                 ],
             )

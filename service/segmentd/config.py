@@ -13,6 +13,7 @@ from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
 from segmentd.engine.limits import RuleLimits
+from segmentd.store.retention import EventRetention
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///segmentd.db"
 #: Known to everyone who reads the source: a server using it warns at start.
@@ -75,6 +76,9 @@ class Settings:
         tls_key: PEM private key of ``tls_cert``.
         tls_client_ca: PEM roots that client certificates must chain to: mutual TLS, a
             call without a valid client certificate is refused.
+        event_retention_days: event days older than this many days (UTC) are refused by
+            RecordEvents and removed by ``segmentd events prune``; 0 keeps every day.
+        event_future_seconds: how far beyond the server's clock an event time may lie.
     """
 
     host: str = "[::]"
@@ -112,6 +116,8 @@ class Settings:
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
+    event_retention_days: int = 730
+    event_future_seconds: float = 86_400.0
 
     def __post_init__(self) -> None:
         """Refuse settings that name no known choice.
@@ -128,6 +134,11 @@ class Settings:
             raise ValueError("tls_cert and tls_key must be given together")
         if self.tls_client_ca and not self.tls_cert:
             raise ValueError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
+
+    @property
+    def event_retention(self) -> EventRetention:
+        """The event retention these settings describe."""
+        return EventRetention(days=self.event_retention_days, future_seconds=self.event_future_seconds)
 
     @property
     def rule_limits(self) -> RuleLimits:

@@ -113,7 +113,7 @@ async def start_server(settings: Settings) -> RunningServer:
         await migrate(engine)
     sessions = create_sessionmaker(engine)
     segments = SegmentRepository(sessions, settings.rule_limits)
-    profiles = ProfileRepository(sessions)
+    profiles = ProfileRepository(sessions, settings.event_retention)
     catalog = SegmentCatalog(segments, check_interval=settings.catalogue_check_seconds)
     profile_cache = ProfileCache(settings.profile_cache_size, settings.profile_cache_ttl_seconds)
     percentiles = PercentileThresholds(profiles, ttl=settings.percentile_ttl_seconds)

@@ -238,3 +238,28 @@ def test_explain__integral_doubles__shown_as_written():
     # Then
     assert explanation.detail.startswith("seats = 92: GREATER_THAN_OR_EQUALS 80 ")
     assert explanation.actual_value == 92.0
+
+
+@pytest.mark.parametrize(
+    ("rule", "matched", "detail"),
+    [
+        pytest.param(
+            EventCondition("*", op.EQUALS, 0, 14),
+            False,
+            "events of any name in the last 14 days: 3; EQUALS 0 does not hold",
+            id="any-event",
+        ),
+        pytest.param(
+            EventCondition("$created", op.GREATER_THAN, 0, 14),
+            True,
+            "profile first stored in the last 14 days: 1; GREATER_THAN 0 holds",
+            id="created",
+        ),
+    ],
+)
+def test_explain__pseudo_event__names_what_it_counts(rule: Rule, matched: bool, detail: str) -> None:
+    # Given / When
+    result = explained(rule, event_counts={("*", 14): 3, ("$created", 14): 1})
+
+    # Then
+    assert (result.matched, result.detail) == (matched, detail)

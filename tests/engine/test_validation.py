@@ -79,6 +79,12 @@ def test_validate_rule__valid_rule__passes(data: dict[str, Any]) -> None:
             {"event": {"operator": "EQUALS", "count": 1}}, "rule.event.name", "required", id="event-no-name"
         ),
         pytest.param(
+            {"event": {"name": "$signup", "operator": "EQUALS", "count": 1}},
+            "rule.event.name",
+            "pseudo-events",
+            id="event-unknown-pseudo-event",
+        ),
+        pytest.param(
             {"event": {"name": "e", "count": 1}},
             "rule.event.operator",
             "got 'OPERATOR_UNSPECIFIED'",

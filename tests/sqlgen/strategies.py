@@ -56,7 +56,7 @@ def char_classes() -> st.SearchStrategy[str]:
 def _atoms() -> st.SearchStrategy[str]:
     return st.one_of(
         st.sampled_from(_PLAIN),
-        st.sampled_from(_ESCAPED_PUNCTUATION + _CLASS_ESCAPES + _CHAR_ESCAPES + ["."]),
+        st.sampled_from(_ESCAPED_PUNCTUATION + _CLASS_ESCAPES + _CHAR_ESCAPES + [".", "\\b", "\\B"]),
         char_classes(),
     )
 

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from segmentd.engine.regex import UnsupportedPattern, check_pattern, compile_re2, to_postgres_regex
+from segmentd.engine.regex_case import fold_pattern
 from tests.sqlgen.strategies import pattern_soup, supported_patterns, texts_for
 
 
@@ -76,8 +77,7 @@ def test_to_postgres_regex__supported__translates(pattern, expected):
         ("[[:alpha:]]", "inside a character class"),
         ("[a&&b]", "ambiguous"),
         ("[a~~b]", "ambiguous"),
-        ("\\b", "word boundaries"),
-        ("\\B", "word boundaries"),
+        ("[\\b]", "not a valid RE2 pattern"),
         ("\\pL", "Unicode classes"),
         ("\\PL", "Unicode classes"),
         ("\\p{Greek}", "Unicode classes"),
@@ -113,30 +113,54 @@ def test_check_pattern__unsupported__raises_with_reason(pattern, reason):
 
 
 @pytest.mark.parametrize(
-    ("pattern", "accepted"),
+    ("pattern", "folded"),
     [
-        ("abc", True),
-        ("ÉCOLE", False),
-        ("Σ", False),
-        ("[A-Z]", False),
-        ("\\S\\W\\D", True),
-        ("école\\.", True),
-        ("[à-ÿ]+", True),
+        ("abc", "abc"),
+        ("ÉCOLE", "école"),
+        ("Σ", "σ"),
+        ("[A-Z]+", "[a-z]+"),
+        ("[^A-C]", "[^a-c]"),
+        ("\\S\\W\\D\\B", "\\S\\W\\D\\B"),
+        ("École\\.", "école\\."),
+        ("[]A]", "[]a]"),
+        ("[A-]", "[a-]"),
+        ("[\\--/]", "[\\--/]"),
+        ("[!-\\/]", "[!-\\/]"),
     ],
 )
-def test_check_pattern__ignore_case__refuses_upper_case_letters(pattern, accepted):
-    # When
-    try:
-        check_pattern(pattern, ignore_case=True)
-    except UnsupportedPattern as exc:
-        refused: UnsupportedPattern | None = exc
-    else:
-        refused = None
+def test_fold_pattern__ignore_case__lower_cases_literals_keeps_escapes(pattern, folded):
+    # When / Then
+    assert fold_pattern(pattern) == folded
+    check_pattern(pattern, ignore_case=True)
 
-    # Then
-    assert (refused is None) == accepted
-    if refused is not None:
-        assert "lower case" in str(refused)
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [("İ", "2 characters"), ("[À-Þ]", "range À-Þ"), ("[0-Z]", "range"), ("[\\--Z]", "range")],
+)
+def test_check_pattern__ignore_case__unfoldable__raises_with_reason(pattern, reason):
+    # When / Then
+    with pytest.raises(UnsupportedPattern) as raised:
+        check_pattern(pattern, ignore_case=True)
+    assert reason in str(raised.value)
+    check_pattern(pattern, ignore_case=False)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "matched"),
+    [
+        ("\\bfree\\b", "the free plan", True),
+        ("\\bfree\\b", "freemium", False),
+        ("\\ba", "éa", True),  # ASCII word characters only, as RE2
+        ("a\\B", "aé", False),
+        ("\\B", "", True),
+    ],
+)
+@pytest.mark.postgres
+async def test_word_boundary__ascii__same_in_re2_and_postgresql(pg_raw, pattern, text, matched):
+    # When / Then
+    assert (compile_re2(pattern).search(text) is not None) is matched
+    assert await _postgres_matches(pg_raw, to_postgres_regex(pattern), [text]) == [matched]
 
 
 def test_compile_re2__dollar__matches_only_at_the_very_end():

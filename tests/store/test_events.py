@@ -17,13 +17,15 @@ from segmentd.errors import InvalidArgument, UserNotFound
 from segmentd.store.models import EventCountRow
 from segmentd.store.profiles import ProfileRepository
 from segmentd.store.records import Event
+from segmentd.store.retention import EventRetention
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
 def profiles(sessions: async_sessionmaker[AsyncSession]) -> ProfileRepository:
-    return ProfileRepository(sessions)
+    # Every day kept: these tests record events at fixed dates (retention: test_retention.py).
+    return ProfileRepository(sessions, EventRetention(days=0))
 
 
 async def _stored_counts(sessions: async_sessionmaker[AsyncSession]) -> dict[tuple[str, str, date], int]:

@@ -4,6 +4,8 @@
     segmentd apply | get | list | delete | diff        segments.py    segment definitions
     segmentd eval | explain | members | count          evaluation.py  verdicts and members
     segmentd profile get|set | events record           profiles.py    profiles and events
+    segmentd events prune                              maintenance.py event retention (database)
+    segmentd demo                                      demo.py        demo data + starter library
     segmentd import FILE                               importing.py   bulk profiles from a file
     segmentd keys create|list|revoke                   keys.py        API keys (on the database)
     segmentd lists create|get|list|delete|import       lists.py       user lists
@@ -21,7 +23,18 @@ from collections.abc import Sequence
 
 import click
 
-from segmentd.cli import evaluation, importing, keys, lists, profiles, segments, server, stats
+from segmentd.cli import (
+    demo,
+    evaluation,
+    importing,
+    keys,
+    lists,
+    maintenance,
+    profiles,
+    segments,
+    server,
+    stats,
+)
 from segmentd.cli.common import EXIT_OK, EXIT_USAGE, CommandFailed, echo_error
 
 
@@ -43,9 +56,12 @@ def cli() -> None:
     """
 
 
-for _module in (server, segments, evaluation, profiles, importing, keys, lists, stats):
+for _module in (server, demo, segments, evaluation, profiles, importing, keys, lists, stats):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
+# Maintenance runs against the database, so it lives apart from the client commands.
+for _command in maintenance.COMMANDS:
+    profiles.events.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from typing import Final
 
 from segmentd.engine.compiler import Predicate, compile_rule
 from segmentd.engine.context import EvaluationContext
+from segmentd.engine.events import describe_event
 from segmentd.engine.matchers import percentile_key
 from segmentd.engine.operators import PERCENTILE_OPERATORS
 from segmentd.engine.rules import (
@@ -133,7 +134,8 @@ def _explain_condition(condition: Condition, ctx: EvaluationContext, matched: bo
 def _explain_event(event: EventCondition, ctx: EvaluationContext, matched: bool) -> Explanation:
     count = ctx.event_counts.get((event.name, event.within_days), 0)
     window = f"in the last {event.within_days} days" if event.within_days else "ever"
-    detail = f"{event.name!r} events {window}: {count}; {event.operator} {event.count} {_verdict(matched)}"
+    counted = f"{describe_event(event.name)} {window}: {count}"
+    detail = f"{counted}; {event.operator} {event.count} {_verdict(matched)}"
     return Explanation(event, matched, attribute_present=True, actual_value=count, detail=detail)
 
 

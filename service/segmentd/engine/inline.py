@@ -25,7 +25,7 @@ import re2
 from segmentd.engine import operators as op
 from segmentd.engine.matchers import COMPARISONS_BY_OPERATOR, matcher_for, semver_of, time_of
 from segmentd.engine.operators import Operator
-from segmentd.engine.regex import RE2Pattern, compile_re2
+from segmentd.engine.regex import RE2Pattern, compile_re2, effective_pattern
 from segmentd.engine.rules import Condition, JsonValue
 from segmentd.engine.semver import compare_semver, parse_semver
 from segmentd.engine.split import bucket
@@ -178,7 +178,8 @@ def _affix(method: str) -> Callable[[Condition, str, Bind], Inline]:
 
 
 def _matches_regex(condition: Condition, value: str, bind: Bind) -> Inline:
-    search = bind(re2_searcher(compile_re2(cast("str", condition.value))))
+    pattern = effective_pattern(cast("str", condition.value), ignore_case=condition.ignore_case)
+    search = bind(re2_searcher(compile_re2(pattern)))
     folded = _folded(value, condition.ignore_case)
     return Inline(f"isinstance({value}, str) and {search}({folded})", 30 + _FOLD_COST * condition.ignore_case)
 

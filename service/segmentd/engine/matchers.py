@@ -20,7 +20,7 @@ from typing import Any, Final, TypeAlias, cast
 from segmentd.engine import operators as op
 from segmentd.engine.context import EvaluationContext
 from segmentd.engine.operators import Operator
-from segmentd.engine.regex import compile_re2
+from segmentd.engine.regex import compile_re2, effective_pattern
 from segmentd.engine.rules import Condition, JsonValue
 from segmentd.engine.semver import Semver, compare_semver, parse_semver
 from segmentd.engine.times import MAX_TIME_LENGTH, US_PER_DAY, parse_time_us
@@ -151,7 +151,7 @@ def _affix(method: Callable[[str, str], bool]) -> MatcherFactory:
 
 def _matches_regex(condition: Condition) -> Matcher:
     fold = _folder(condition.ignore_case)
-    pattern = compile_re2(cast("str", condition.value))
+    pattern = compile_re2(effective_pattern(cast("str", condition.value), ignore_case=condition.ignore_case))
 
     def matches(value: JsonValue | Missing, _ctx: EvaluationContext) -> bool:
         if not isinstance(value, str):

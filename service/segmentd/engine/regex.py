@@ -7,7 +7,7 @@ membership queries. A pattern is accepted only when it means the same in both:
             --Python's regex parser--> parse tree --walk--> PostgreSQL ARE text
 
 The parse tree is only used for its structure; every node is re-emitted with RE2's meaning
-(``.`` excludes ``\n``, ``\d \w \s`` are ASCII, ``$`` is the very end of the text), with
+(``.`` excludes ``\n``, ``\d \w \s \b`` are ASCII, ``$`` is the very end of the text), with
 character classes spelled out as explicit code-point ranges so PostgreSQL's locale never matters.
 """
 
@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import re2
 
+from segmentd.engine.regex_case import UnfoldablePattern, fold_pattern
+
 # Python's own regex parser (``sre_parse``) has no type stubs under its current name and
 # importing the old name warns, so it is loaded dynamically and treated as untyped.
 _parser: Any = importlib.import_module("re._parser")
@@ -33,7 +35,7 @@ MAX_REPEAT_COUNT = 255
 _MAX_CODE_POINT = 0x10FFFF
 # PostgreSQL text holds neither NUL nor surrogates; character classes are emitted over the rest.
 _UNIVERSE: tuple[tuple[int, int], ...] = ((1, 0xD7FF), (0xE000, _MAX_CODE_POINT))
-_ALLOWED_LETTER_ESCAPES = frozenset("dDwWsSntrfv")
+_ALLOWED_LETTER_ESCAPES = frozenset("dDwWsSntrfvbB")  # \b \B: RE2 refuses them inside a class
 _REPEAT_BRACES = re.compile(r"\{[0-9]+(,[0-9]*)?\}")
 # Nodes translated to one atom (a character, a bracket or a group) take a quantifier as they are.
 _ATOMS = frozenset({"LITERAL", "NOT_LITERAL", "ANY", "IN", "SUBPATTERN", "BRANCH"})
@@ -42,6 +44,16 @@ _ARE_SPECIAL = frozenset("^$.[]()|*+?{}\\-")
 _NAMED_ESCAPES = {0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f", 0x0D: "\\r"}
 
 Ranges = list[tuple[int, int]]
+
+# RE2's word boundaries are ASCII (\w on one side, \W or an end on the other); PostgreSQL's \y
+# follows the locale, so they are spelled with look-around over the ASCII word characters.
+_ASCII_WORD = "[0-9A-Za-z_]"
+_ANCHORS_BY_POSITION = {
+    "AT_BEGINNING": "^",
+    "AT_END": "$",
+    "AT_BOUNDARY": f"(?:(?<={_ASCII_WORD})(?!{_ASCII_WORD})|(?<!{_ASCII_WORD})(?={_ASCII_WORD}))",
+    "AT_NON_BOUNDARY": f"(?:(?<={_ASCII_WORD})(?={_ASCII_WORD})|(?<!{_ASCII_WORD})(?!{_ASCII_WORD}))",
+}
 
 _DIGIT: Ranges = [(0x30, 0x39)]
 _WORD: Ranges = [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]
@@ -81,15 +93,29 @@ def compile_re2(pattern: str) -> RE2Pattern:
 def check_pattern(pattern: str, *, ignore_case: bool) -> None:
     """Refuse a pattern RE2 rejects or whose meaning could differ in PostgreSQL.
 
-    With ``ignore_case`` the trait is lower-cased before matching and the pattern is used as
-    written, so a pattern with an upper-case letter outside an escape could never match it.
+    With ``ignore_case`` the folded pattern is checked (``effective_pattern``).
 
     Raises:
         UnsupportedPattern: with a human-readable reason.
     """
+    pattern = effective_pattern(pattern, ignore_case=ignore_case)
     compile_re2(pattern)
-    _scan(pattern, ignore_case=ignore_case)
+    _scan(pattern)
     _translate(_parse(pattern))
+
+
+def effective_pattern(pattern: str, *, ignore_case: bool) -> str:
+    """Return the pattern every path runs: with ``ignore_case``, lower-cased as the trait is.
+
+    Raises:
+        UnsupportedPattern: lower-casing would change the pattern (``regex_case``).
+    """
+    if not ignore_case:
+        return pattern
+    try:
+        return fold_pattern(pattern)
+    except UnfoldablePattern as exc:
+        raise UnsupportedPattern(str(exc)) from None
 
 
 def to_postgres_regex(pattern: str) -> str:
@@ -99,11 +125,11 @@ def to_postgres_regex(pattern: str) -> str:
         UnsupportedPattern: the pattern is not supported (see `check_pattern`).
     """
     compile_re2(pattern)
-    _scan(pattern, ignore_case=False)
+    _scan(pattern)
     return _translate(_parse(pattern))
 
 
-def _scan(pattern: str, *, ignore_case: bool) -> None:
+def _scan(pattern: str) -> None:
     """Refuse, on the pattern's text, the constructs a parse tree no longer shows."""
     i, in_class, depth = 0, False, 0
     while i < len(pattern):
@@ -114,11 +140,6 @@ def _scan(pattern: str, *, ignore_case: bool) -> None:
             continue
         if char == "\x00":
             raise UnsupportedPattern("a NUL character cannot be matched in PostgreSQL")
-        if ignore_case and char != char.lower():
-            raise UnsupportedPattern(
-                f"with ignore_case the pattern must be lower case (found {char!r}): "
-                "the trait is lower-cased, the pattern is used as written"
-            )
         if in_class:
             in_class = _scan_class_char(pattern, i)
         elif char == "[":
@@ -142,8 +163,6 @@ def _check_escape(escaped: str) -> None:
     if escaped in _ALLOWED_LETTER_ESCAPES:
         return
     reasons = {
-        "b": "word boundaries (\\b, \\B) differ between RE2 and PostgreSQL",
-        "B": "word boundaries (\\b, \\B) differ between RE2 and PostgreSQL",
         "p": "Unicode classes (\\p{...}) are not supported",
         "P": "Unicode classes (\\P{...}) are not supported",
         "A": "use ^ instead of \\A",
@@ -151,7 +170,9 @@ def _check_escape(escaped: str) -> None:
         "Q": "\\Q...\\E quoting is not supported; escape each character",
         "E": "\\Q...\\E quoting is not supported; escape each character",
     }
-    reason = reasons.get(escaped, "only \\d \\D \\w \\W \\s \\S \\n \\t \\r \\f \\v and escaped punctuation")
+    reason = reasons.get(
+        escaped, "only \\d \\D \\w \\W \\s \\S \\b \\B \\n \\t \\r \\f \\v and escaped punctuation"
+    )
     raise UnsupportedPattern(f"unsupported escape \\{escaped}: {reason}")
 
 
@@ -208,8 +229,8 @@ def _translate_node(name: str, argument: Any) -> str:
         # Laziness changes which match is reported, never whether there is one.
         low, high, body = argument
         return _repeated(_translate(body), body, low, high)
-    if name == "AT" and argument.name in ("AT_BEGINNING", "AT_END"):
-        return "^" if argument.name == "AT_BEGINNING" else "$"
+    if name == "AT" and argument.name in _ANCHORS_BY_POSITION:
+        return _ANCHORS_BY_POSITION[argument.name]
     # The scan refuses every other construct before parsing (\A, \b, look-around, ...).
     raise UnsupportedPattern(f"unsupported construct {name.lower()}")  # pragma: no cover
 

@@ -77,3 +77,8 @@ def event_window_start(now: datetime, within_days: int) -> date | None:
         return None
     start = now - timedelta(days=within_days)
     return (start if start.tzinfo is None else start.astimezone(UTC)).date()
+
+
+def day_start(day: date) -> datetime:
+    """Return midnight UTC at the start of ``day``."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

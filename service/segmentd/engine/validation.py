@@ -19,6 +19,7 @@ from itertools import islice
 from typing import Final
 
 from segmentd.engine import operators as op
+from segmentd.engine.events import PSEUDO_EVENTS, RESERVED_PREFIX, is_reserved_event_name
 from segmentd.engine.limits import DEFAULT_LIMITS, RuleLimits
 from segmentd.engine.rules import (
     Condition,
@@ -127,6 +128,12 @@ def _check_attribute(attribute: str, limits: RuleLimits, path: str) -> None:
 def _check_event(event: EventCondition, path: str) -> None:
     if not event.name:
         raise InvalidRule(f"{path}.name", "an event name is required")
+    if is_reserved_event_name(event.name) and event.name not in PSEUDO_EVENTS:
+        raise InvalidRule(
+            f"{path}.name",
+            f"names starting with {RESERVED_PREFIX!r} are pseudo-events; "
+            f"known: {', '.join(sorted(PSEUDO_EVENTS))}",
+        )
     if event.operator not in op.COUNT_OPERATORS:
         raise InvalidRule(
             f"{path}.operator",

@@ -5,6 +5,7 @@
         Condition        -> CONDITION_BUILDERS_BY_OPERATOR[operator] on the trait at the path
         EventCondition   -> (SELECT COALESCE(SUM(count), 0) FROM events WHERE user_id = ...
                              AND name = ... [AND day >= ...]) <op> count
+                            (``*``: no name filter; ``$created``: CASE on create_time)
         PercentageSplit  -> segmentd_bucket(salt, user_id) BETWEEN lo AND hi - 1
         SegmentReference -> the referenced segment's rule, inlined (compiled once per call)
         ListReference    -> user_id IN (SELECT user_id FROM user_list_members
@@ -24,15 +25,17 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final, Literal, cast
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    DateTime,
     FromClause,
     Text,
     and_,
+    case,
     false,
     func,
     literal,
@@ -42,6 +45,7 @@ from sqlalchemy import (
     true,
 )
 
+from segmentd.engine.events import ANY_EVENT, PROFILE_CREATED
 from segmentd.engine.rules import (
     Condition,
     EventCondition,
@@ -52,7 +56,7 @@ from segmentd.engine.rules import (
     SegmentReference,
 )
 from segmentd.engine.split import bucket_bounds
-from segmentd.engine.times import datetime_to_us, event_window_start
+from segmentd.engine.times import datetime_to_us, day_start, event_window_start
 from segmentd.engine.traits import split_path
 from segmentd.errors import InvalidRule
 from segmentd.sqlgen.conditions import CONDITION_BUILDERS_BY_OPERATOR, Scope
@@ -171,21 +175,35 @@ class _Compilation:
         return builder(condition, value, self.scope)
 
     def _event(self, event: EventCondition) -> ColumnElement[bool]:
-        events = self.events
-        filters = [events.c.user_id == self.profiles.c.user_id, events.c.name == literal(event.name, Text)]
+        compare = _COUNT_COMPARISONS.get(event.operator)
+        if compare is None:
+            raise InvalidRule("event.operator", f"an event count needs a comparison; got {event.operator!r}")
         first_day = event_window_start(self.now, event.within_days)
+        if event.name == PROFILE_CREATED:
+            total = self._created(first_day)
+        else:
+            total = self._count(event.name, first_day)
+        return cast("ColumnElement[bool]", compare(total, literal(event.count, BigInteger)))
+
+    def _count(self, name: str, first_day: date | None) -> ColumnElement[int]:
+        events = self.events
+        filters = [events.c.user_id == self.profiles.c.user_id]
+        if name != ANY_EVENT:
+            filters.append(events.c.name == literal(name, Text))
         if first_day is not None:
             filters.append(events.c.day >= first_day)
-        total = (
+        return (
             select(func.coalesce(func.sum(events.c.count), 0, type_=BigInteger))
             .where(*filters)
             .correlate(self.profiles)
             .scalar_subquery()
         )
-        compare = _COUNT_COMPARISONS.get(event.operator)
-        if compare is None:
-            raise InvalidRule("event.operator", f"an event count needs a comparison; got {event.operator!r}")
-        return cast("ColumnElement[bool]", compare(total, literal(event.count, BigInteger)))
+
+    def _created(self, first_day: date | None) -> ColumnElement[int]:
+        if first_day is None:
+            return literal(1, BigInteger)
+        since = literal(day_start(first_day), DateTime(timezone=True))
+        return case((self.profiles.c.create_time >= since, 1), else_=0)
 
     def _segment(self, name: str) -> ColumnElement[bool]:
         if name in self.expanding:

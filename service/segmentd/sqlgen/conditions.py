@@ -21,6 +21,7 @@ from sqlalchemy import BigInteger, ColumnElement, Integer, Text, and_, exists, f
 from segmentd.engine import operators as op
 from segmentd.engine.matchers import percentile_key
 from segmentd.engine.operators import Operator
+from segmentd.engine.regex import effective_pattern
 from segmentd.engine.rules import Condition
 from segmentd.engine.times import US_PER_DAY, parse_time_us
 from segmentd.engine.traits import is_number
@@ -131,7 +132,7 @@ def _ends_with(condition: Condition, value: JsonValueSql, _scope: Scope) -> Colu
 
 
 def _matches_regex(condition: Condition, value: JsonValueSql, _scope: Scope) -> ColumnElement[bool]:
-    pattern = cast("str", condition.value)
+    pattern = effective_pattern(cast("str", condition.value), ignore_case=condition.ignore_case)
     return when(value.kind_is("string"), value.regex_test(_folded(value, condition.ignore_case), pattern))
 
 

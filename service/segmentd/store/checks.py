@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
+from segmentd.engine.events import is_reserved_event_name
 from segmentd.errors import InvalidArgument
 
 MAX_USER_ID_LENGTH: Final = 256
@@ -40,10 +41,18 @@ def check_user_id(user_id: object, field: str) -> str:
 def check_event_name(name: object, field: str) -> str:
     """Return the event ``name`` if it is 1..256 characters without control characters.
 
+    ``*`` and names starting with ``$`` are refused: they name pseudo-events
+    (``segmentd.engine.events``), which are counted, never recorded.
+
     Raises:
         InvalidArgument: naming ``field``.
     """
-    return _check_name(name, field, MAX_EVENT_NAME_LENGTH)
+    checked = _check_name(name, field, MAX_EVENT_NAME_LENGTH)
+    if is_reserved_event_name(checked):
+        raise InvalidArgument(
+            field, f"{checked!r} is reserved: '*' and names starting with '$' are pseudo-events"
+        )
+    return checked
 
 
 def check_event_count(count: object, field: str) -> int:

@@ -51,6 +51,7 @@ from segmentd.store.queries import (
     upsert_event_counts,
 )
 from segmentd.store.records import Event, Profile, UserSnapshot
+from segmentd.store.retention import EventRetention
 
 #: Rows per INSERT/IN list: far below the bound-parameter limits of asyncpg and SQLite.
 _CHUNK: Final = 500
@@ -67,10 +68,14 @@ class ProfileRepository:
 
     Args:
         sessions: the session factory of ``segmentd.store.database.create_sessionmaker``.
+        retention: the event times ``record_events`` accepts.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], retention: EventRetention | None = None
+    ) -> None:
         self._sessions = sessions
+        self._retention = retention or EventRetention()
 
     @store_operation
     async def upsert(self, user_id: str, traits: Mapping[str, Any], *, replace: bool = False) -> Profile:
@@ -169,12 +174,13 @@ class ProfileRepository:
             The number of events recorded: all of them.
 
         Raises:
-            InvalidArgument: ``events[i].user_id``, ``.name``, ``.time`` or ``.count``.
+            InvalidArgument: ``events[i].user_id``, ``.name``, ``.time`` (also when older
+                than the retention or too far in the future) or ``.count``.
             UserNotFound: an event names a user with no profile (profiles are not created
                 implicitly, so a late event cannot bring an erased user back).
             StoreUnavailable: the database cannot be reached.
         """
-        totals = _daily_totals(events)
+        totals = _daily_totals(events, self._retention, datetime.now(UTC))
         if not totals:
             return 0
         async with write_session(self._sessions) as session:
@@ -282,7 +288,9 @@ def _evaluation_query(windows: tuple[tuple[str, int], ...], lists: int = 0) -> S
     ).where(ProfileRow.user_id == bindparam("user_id"))
 
 
-def _daily_totals(events: Sequence[Event]) -> dict[tuple[str, str, date], int]:
+def _daily_totals(
+    events: Sequence[Event], retention: EventRetention, now: datetime
+) -> dict[tuple[str, str, date], int]:
     """Validate ``events`` and sum their counts per (user, name, UTC day).
 
     Summing first also keeps one INSERT from touching a row twice, which PostgreSQL's
@@ -294,6 +302,7 @@ def _daily_totals(events: Sequence[Event]) -> dict[tuple[str, str, date], int]:
         user = check_user_id(event.user_id, f"{field}.user_id")
         name = check_event_name(event.name, f"{field}.name")
         day = utc_day(event.time, f"{field}.time")
+        retention.check_time(event.time, f"{field}.time", now)
         key = (user, name, day)
         totals[key] = totals.get(key, 0) + check_event_count(event.count, f"{field}.count")
     return totals

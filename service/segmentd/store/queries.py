@@ -3,6 +3,8 @@
 trait_number(dialect, path)     (is a JSON number?, its value) at a dotted path
 event_count_columns(...)        one correlated sum per (event name, window)
 list_membership_columns(n)      one EXISTS per user list: a probe of the members' primary key
+event_count_columns(...)        one correlated sum per (event name, window); pseudo-events:
+                                ``*`` sums every name, ``$created`` reads the profile's create_time
 upsert_event_counts(...)        per-day upsert adding counts: count = events.count + excluded.count
 """
 
@@ -12,10 +14,25 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Insert, Label, String, bindparam, exists, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    DateTime,
+    Insert,
+    Integer,
+    Label,
+    String,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
-from segmentd.engine.times import event_window_start
+from segmentd.engine.events import ANY_EVENT, PROFILE_CREATED
+from segmentd.engine.times import day_start, event_window_start
 from segmentd.store.models import EventCountRow, ProfileRow, UserListMemberRow
 
 
@@ -28,7 +45,12 @@ def event_count_columns(windows: Iterable[tuple[str, int]]) -> list[Label[Any]]:
     """
     columns: list[Label[Any]] = []
     for index, (name, within_days) in enumerate(windows):
-        conditions = [EventCountRow.user_id == bindparam("user_id"), EventCountRow.name == name]
+        if name == PROFILE_CREATED:
+            columns.append(_created_in_window(index, within_days))
+            continue
+        conditions = [EventCountRow.user_id == bindparam("user_id")]
+        if name != ANY_EVENT:
+            conditions.append(EventCountRow.name == name)
         if within_days:
             conditions.append(EventCountRow.day >= bindparam(f"start_{index}", type_=Date()))
         total = select(func.coalesce(func.sum(EventCountRow.count), 0)).where(*conditions)
@@ -49,14 +71,26 @@ def list_membership_columns(count: int) -> list[Label[Any]]:
     ]
 
 
+def _created_in_window(index: int, within_days: int) -> Label[Any]:
+    """1 when the profile was first stored on or after the window's first day (``created_i``)."""
+    if not within_days:
+        return literal(1, Integer()).label(f"window_{index}")
+    since = bindparam(f"created_{index}", type_=DateTime(timezone=True))
+    return case((ProfileRow.create_time >= since, 1), else_=0).label(f"window_{index}")
+
+
 def event_count_parameters(
     user_id: str, windows: Iterable[tuple[str, int]], now: datetime
 ) -> dict[str, str | date]:
     """The parameters of :func:`event_count_columns` for ``user_id`` at ``now``."""
     parameters: dict[str, str | date] = {"user_id": user_id}
-    for index, (_, within_days) in enumerate(windows):
+    for index, (name, within_days) in enumerate(windows):
         start = event_window_start(now, within_days)
-        if start is not None:
+        if start is None:
+            continue
+        if name == PROFILE_CREATED:
+            parameters[f"created_{index}"] = day_start(start)
+        else:
             parameters[f"start_{index}"] = start
     return parameters
 
