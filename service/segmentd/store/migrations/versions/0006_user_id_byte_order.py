@@ -4,15 +4,15 @@ Member listings are documented as ordered by ``user_id`` in byte order (the orde
 UTF-8 encodings, which is also code point order) and resume with ``user_id > :after``. A
 column with the database's default collation follows that collation instead (``en_US``
 puts ``a`` before ``B``), so the order, and the meaning of a page token, depended on how
-the database was created. Giving ``profiles.user_id`` and ``events.user_id`` the ``"C"``
-collation fixes both, and keeps the primary key index serving the ordered listing (an
+the database was created. Giving ``profiles.user_id``, ``events.user_id`` and ``user_list_members.user_id`` (joined
+with them) the ``"C"`` collation fixes both, and keeps the primary key index serving the ordered listing (an
 explicit ``COLLATE "C"`` in the query would not use it). The column types are rewritten,
 so on a large table this migration takes a lock for as long as the rewrite lasts.
 
 SQLite compares text with ``BINARY``, byte order already: nothing to do.
 
-Revision ID: 0007
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02
 """
 
@@ -22,12 +22,12 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0003"
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_COLUMNS = (("events", "user_id"), ("profiles", "user_id"))
+_COLUMNS = (("events", "user_id"), ("profiles", "user_id"), ("user_list_members", "user_id"))
 
 
 def _set_collation(collation: str) -> None:
