@@ -8,23 +8,16 @@ generated-code engine and the SQL compiler on SQLite and PostgreSQL must all giv
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from segmentd.engine.codec import rule_from_json
-from segmentd.engine.compiler import CompiledSegments, Predicate, compile_rule
-from segmentd.engine.context import EvaluationContext
+from segmentd.conformance import ConformanceCase as Case
+from segmentd.conformance import evaluation_context, load_case, reference_verdict, shift_case
+from segmentd.engine.compiler import CompiledSegments
 from segmentd.engine.operators import OPERATORS
-from segmentd.engine.percentiles import threshold_from_values
-from segmentd.engine.rules import Condition, EventCondition, Group, Rule
-from segmentd.engine.times import event_window_start, parse_time_us
-from segmentd.engine.validation import validate_rule
 from segmentd.sqlgen.compiler import compile_rule_sql
 from segmentd.store.models import Base
 from tests.sqlgen.databases import empty_tables, pg_engine, postgres_url, sqlite_engine
@@ -33,86 +26,15 @@ CASES = sorted((Path(__file__).parents[1] / "conformance" / "cases").glob("*.jso
 _CASE_UNDER_TEST = "case-under-test"
 
 
-@dataclass(frozen=True)
-class Case:
-    rule: Rule
-    segments: dict[str, Rule]
-    now: datetime
-    user_id: str
-    traits: dict[str, Any]
-    created: datetime
-    events: list[tuple[str, date, int]]
-    thresholds: dict[tuple[str, float], float | None]
-    expected: bool
-
-
-def _instant(text: str) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=parse_time_us(text) or 0)
-
-
-def _leaves(rule: Rule) -> list[Rule]:
-    return [leaf for child in rule.rules for leaf in _leaves(child)] if isinstance(rule, Group) else [rule]
-
-
-def _load(path: Path) -> Case:
-    data = json.loads(path.read_text())
-    rule = rule_from_json(data["rule"])
-    validate_rule(rule)
-    segments = {name: rule_from_json(body) for name, body in data.get("segments", {}).items()}
-    profile = data["profile"]
-    population = data.get("population", [])
-    percentiles = [
-        leaf
-        for leaf in _leaves(rule)
-        if isinstance(leaf, Condition) and leaf.operator.startswith("PERCENTILE_")
-    ]
-    return Case(
-        rule=rule,
-        segments=segments,
-        now=_instant(data["now"]),
-        user_id=profile["user_id"],
-        traits=profile["traits"],
-        created=_instant(profile["create_time"]),
-        events=[(e["name"], date.fromisoformat(e["day"]), e["count"]) for e in profile["events"]],
-        thresholds={
-            (leaf.attribute, float(leaf.value)): threshold_from_values(population, float(leaf.value))  # type: ignore[arg-type]
-            for leaf in percentiles
-        },
-        expected=data["expected"],
-    )
-
-
-def _event_counts(case: Case) -> dict[tuple[str, int], int]:
-    counts = {}
-    for leaf in [*_leaves(case.rule), *(leaf for rule in case.segments.values() for leaf in _leaves(rule))]:
-        if not isinstance(leaf, EventCondition):
-            continue
-        first = event_window_start(case.now, leaf.within_days)
-        if leaf.name == "$created":
-            count = int(first is None or case.created.date() >= first)
-        else:
-            count = sum(
-                n
-                for name, day, n in case.events
-                if leaf.name in (name, "*") and (first is None or day >= first)
-            )
-        counts[leaf.name, leaf.within_days] = count
-    return counts
-
-
-def _context(case: Case) -> EvaluationContext:
-    return EvaluationContext(
-        traits=case.traits,
-        user_id=case.user_id,
-        now=case.now,
-        event_counts=_event_counts(case),
-        percentile_thresholds=case.thresholds,
-    )
-
-
 @pytest.fixture(params=CASES, ids=[path.stem for path in CASES])
-def case(request: pytest.FixtureRequest) -> Case:
-    return _load(request.param)
+def case_path(request: pytest.FixtureRequest) -> Path:
+    path: Path = request.param
+    return path
+
+
+@pytest.fixture
+def case(case_path: Path) -> Case:
+    return load_case(json.loads(case_path.read_text()))
 
 
 def test_conformance__cover_every_operator_group_and_pseudo_event() -> None:
@@ -131,19 +53,12 @@ def test_conformance__cover_every_operator_group_and_pseudo_event() -> None:
 
 
 def test_conformance__interpreted_closures(case: Case) -> None:
-    predicates: dict[str, Predicate] = {}
-
-    def resolve(name: str) -> Predicate:
-        if name not in predicates:
-            predicates[name] = compile_rule(case.segments[name], resolve)
-        return predicates[name]
-
-    assert compile_rule(case.rule, resolve)(_context(case)) is case.expected
+    assert reference_verdict(case) is case.expected
 
 
 def test_conformance__generated_code(case: Case) -> None:
     compiled = CompiledSegments({**case.segments, _CASE_UNDER_TEST: case.rule})
-    assert compiled.matches(_CASE_UNDER_TEST, _context(case)) is case.expected
+    assert compiled.matches(_CASE_UNDER_TEST, evaluation_context(case)) is case.expected
 
 
 async def _sql_verdict(engine: AsyncEngine, case: Case) -> bool:
@@ -191,3 +106,34 @@ async def test_conformance__sql_postgresql(pg_engine: AsyncEngine, case: Case) -
 
 
 __all__ = ["pg_engine", "postgres_url", "sqlite_engine"]  # fixtures, imported for pytest to find
+
+
+@pytest.mark.parametrize("days", [-400, 1, 1000])
+def test_conformance__shifted_by_whole_days__same_verdict(case_path: Path, days: int) -> None:
+    # Given: a case moved in time as the server runner moves it
+    shifted = shift_case(json.loads(case_path.read_text()), days)
+    # Then: every relation between its times, and so its verdict, is kept
+    assert reference_verdict(load_case(shifted)) is load_case(json.loads(case_path.read_text())).expected
+
+
+def test_shift_case__rfc3339_strings__keep_their_offset_and_form() -> None:
+    data = {
+        "now": "2026-03-10T09:30:00Z",
+        "rule": {"condition": {"attribute": "t", "operator": "BEFORE", "value": "2026-03-01T23:00:00-05:00"}},
+        "profile": {
+            "user_id": "u",
+            "traits": {"t": "2026-02-28T10:00:00.250Z", "note": "2026-02-28 is not a time"},
+            "create_time": "2025-01-01T00:00:00Z",
+            "events": [{"name": "login", "day": "2026-03-09", "count": 2}],
+        },
+        "expected": True,
+    }
+    shifted = shift_case(data, 2)
+    assert shifted["now"] == "2026-03-12T09:30:00Z"
+    assert shifted["rule"]["condition"]["value"] == "2026-03-03T23:00:00-05:00"
+    assert shifted["profile"]["traits"] == {
+        "t": "2026-03-02T10:00:00.250000Z",
+        "note": "2026-02-28 is not a time",
+    }
+    assert shifted["profile"]["events"] == [{"name": "login", "day": "2026-03-11", "count": 2}]
+    assert shifted["profile"]["create_time"] == "2025-01-03T00:00:00Z"

@@ -10,6 +10,7 @@
     segmentd keys create|list|revoke                   keys.py        API keys (on the database)
     segmentd lists create|get|list|delete|import       lists.py       user lists
     segmentd stats | compare                           stats.py       segment statistics, overlaps
+    segmentd conformance                               conformance.py the published cases, on a server
 
 Every command but ``serve`` and ``migrate`` is a thin caller of the typed client
 (``segmentd_client.Client``), so scripts and the command line share one code path. Exit codes
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 import click
 
 from segmentd.cli import (
+    conformance,
     demo,
     evaluation,
     importing,
@@ -56,7 +58,7 @@ def cli() -> None:
     """
 
 
-for _module in (server, demo, segments, evaluation, profiles, importing, keys, lists, stats):
+for _module in (server, demo, segments, evaluation, profiles, importing, keys, lists, stats, conformance):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 # Maintenance runs against the database, so it lives apart from the client commands.
