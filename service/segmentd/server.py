@@ -33,11 +33,10 @@ from segmentd.membership import Membership
 from segmentd.observability.telemetry import Telemetry
 from segmentd.population import PercentileThresholds
 from segmentd.profiles import ProfileCache, ProfileDirectory
-from segmentd.security.exposure import exposure_warnings
+from segmentd.security.exposure import startup_warnings
 from segmentd.security.interceptor import access_control
 from segmentd.security.tls import server_credentials
 from segmentd.segments import SegmentCatalog
-from segmentd.startup import warn_about_unsafe_settings
 from segmentd.statistics import SegmentStatistics
 from segmentd.store.database import DatabaseSettings, create_engine, create_sessionmaker
 from segmentd.store.health import ping
@@ -107,7 +106,6 @@ async def start_server(settings: Settings) -> RunningServer:
     Raises:
         TLSFilesError: a TLS file named in ``settings`` cannot be read.
     """
-    warn_about_unsafe_settings(settings)
     engine = create_engine(settings.database_url, database_settings(settings))
     if settings.migrate:
         await migrate(engine)
@@ -178,7 +176,7 @@ async def start_server(settings: Settings) -> RunningServer:
 def _listen(server: aio.Server, settings: Settings) -> int:
     """Add the port (TLS when the settings name a certificate); warn if others reach it unprotected."""
     credentials = server_credentials(settings)
-    for warning in exposure_warnings(settings):
+    for warning in startup_warnings(settings):
         log.warning(warning)
     address = f"{settings.host}:{settings.port}"
     if credentials is None:

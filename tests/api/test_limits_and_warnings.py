@@ -9,8 +9,8 @@ import grpc
 import pytest
 
 from segmentd.config import settings_for_tests
+from segmentd.security.exposure import DEFAULT_SECRET_WARNING
 from segmentd.server import start_server
-from segmentd.startup import DEFAULT_SECRET_WARNING
 from segmentd_client.v1 import evaluation_pb2, profiles_pb2
 from tests.api.conftest import create_segment, upsert
 

@@ -304,7 +304,9 @@ async def test_start__reachable_by_others__warns_what_is_off(
     store_url: str, caplog: pytest.LogCaptureFixture, overrides: dict[str, object], expected: list[str]
 ):
     caplog.set_level(logging.WARNING, logger="segmentd.server")
-    settings = settings_for_tests(database_url=store_url, migrate=False, **overrides)
+    settings = settings_for_tests(
+        database_url=store_url, migrate=False, page_token_secret="not-the-default", **overrides
+    )
     running = await start_server(settings)
     await running.stop(None)
     said = [record.getMessage() for record in caplog.records if record.name == "segmentd.server"]

@@ -1,12 +1,17 @@
-"""What a server says at start when it is reachable by others and not protected."""
+"""What a server says at start when a setting leaves it unprotected."""
 
 from __future__ import annotations
 
 import ipaddress
 
-from segmentd.config import Settings
+from segmentd.config import DEFAULT_PAGE_TOKEN_SECRET, Settings
 
 _LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
+
+DEFAULT_SECRET_WARNING = (
+    "the page-token secret is the built-in default, so anyone can forge member page tokens: "
+    "set SEGMENTD_PAGE_TOKEN_SECRET (--page-token-secret) to a random value, the same on every replica"
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -37,3 +42,9 @@ def exposure_warnings(settings: Settings) -> list[str]:
             "serve TLS with --tls-cert and --tls-key"
         )
     return warnings
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """Every warning the server logs at start: a forgeable page-token secret, then exposure."""
+    secret = [DEFAULT_SECRET_WARNING] if settings.page_token_secret == DEFAULT_PAGE_TOKEN_SECRET else []
+    return [*secret, *exposure_warnings(settings)]
