@@ -46,6 +46,7 @@ def test_conformance__cover_every_operator_group_and_pseudo_event() -> None:
         '"none"',
         '"segment"',
         '"split"',
+        '"in_list"',
         '"*"',
         '"$created"',
     ]:
@@ -63,6 +64,7 @@ def test_conformance__generated_code(case: Case) -> None:
 
 async def _sql_verdict(engine: AsyncEngine, case: Case) -> bool:
     profiles, events = Base.metadata.tables["profiles"], Base.metadata.tables["events"]
+    lists, members = Base.metadata.tables["user_lists"], Base.metadata.tables["user_list_members"]
     async with engine.connect() as connection:
         transaction = await connection.begin()
         try:
@@ -81,6 +83,22 @@ async def _sql_verdict(engine: AsyncEngine, case: Case) -> bool:
             if case.events:
                 rows = [{"user_id": case.user_id, "name": n, "day": d, "count": c} for n, d, c in case.events]
                 await connection.execute(insert(events), rows)
+            for name, ids in case.lists.items():
+                await connection.execute(
+                    insert(lists),
+                    [
+                        {
+                            "name": name,
+                            "member_count": len(ids),
+                            "create_time": case.now,
+                            "update_time": case.now,
+                        }
+                    ],
+                )
+                if ids:
+                    await connection.execute(
+                        insert(members), [{"list_name": name, "user_id": u} for u in ids]
+                    )
             expression = compile_rule_sql(
                 case.rule,
                 dialect=engine.dialect.name,
@@ -89,6 +107,7 @@ async def _sql_verdict(engine: AsyncEngine, case: Case) -> bool:
                 now=case.now,
                 percentile_thresholds=case.thresholds,
                 resolve_rule=case.segments.__getitem__,
+                list_members=members,
             )
             members = set(await connection.scalars(select(profiles.c.user_id).where(expression)))
         finally:

@@ -47,6 +47,7 @@ class ConformanceCase:
     created: datetime
     events: list[tuple[str, date, int]]
     thresholds: dict[tuple[str, float], float | None]
+    lists: dict[str, frozenset[str]]
     expected: bool
 
 
@@ -84,6 +85,7 @@ def load_case(data: Mapping[str, Any]) -> ConformanceCase:
             (leaf.attribute, float(leaf.value)): threshold_from_values(population, float(leaf.value))  # type: ignore[arg-type]
             for leaf in percentiles
         },
+        lists={name: frozenset(members) for name, members in data.get("lists", {}).items()},
         expected=data["expected"],
     )
 
@@ -116,6 +118,7 @@ def evaluation_context(case: ConformanceCase) -> EvaluationContext:
         now=case.now,
         event_counts=event_counts(case),
         percentile_thresholds=case.thresholds,
+        lists=frozenset(name for name, members in case.lists.items() if case.user_id in members),
     )
 
 

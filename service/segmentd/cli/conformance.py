@@ -1,7 +1,7 @@
 """``segmentd conformance``: replay the published conformance cases on a running server.
 
-For each case, through the typed client: the referenced segments and the case's segment
-(named ``cf-<run>-…``, so nothing of the server's is touched), the profile (skipped when its
+For each case, through the typed client: its user lists, the referenced segments and the
+case's segment (named ``cf-<run>-…``, so nothing of the server's is touched), the profile (skipped when its
 user id is already stored) and its events are written, ``EvaluateUser`` is asked with
 ``consistency=strong``, and everything written is deleted again. Times are moved to the
 server's date first (``segmentd.conformance``); a case the server's clock cannot reproduce is
@@ -30,6 +30,7 @@ class _Written:
     """What one replay stored, to be deleted again whatever happens."""
 
     segments: list[str] = field(default_factory=list)
+    lists: list[str] = field(default_factory=list)
     user_id: str | None = None
 
 
@@ -76,9 +77,14 @@ def _replay(client: Client, data: Mapping[str, Any], prefix: str) -> tuple[str, 
     if problem is not None:
         return "skip", problem
     names = {name: f"{prefix}-{number}" for number, name in enumerate(shifted.get("segments", {}))}
+    list_names = {name: f"{prefix}-list-{number}" for number, name in enumerate(case.lists)}
     written = _Written()
     try:
-        _write_segments(client, shifted, names, f"{prefix}-case", written)
+        for name, members in case.lists.items():
+            client.create_user_list(list_names[name])
+            written.lists.append(list_names[name])
+            client.add_list_members(list_names[name], sorted(members))
+        _write_segments(client, shifted, {"segment": names, "in_list": list_names}, f"{prefix}-case", written)
         client.upsert_profile(case.user_id, case.traits)
         written.user_id = case.user_id
         client.record_events(_events(case))
@@ -104,7 +110,11 @@ def _is_stored(client: Client, user_id: str) -> bool:
 
 
 def _write_segments(
-    client: Client, data: Mapping[str, Any], names: Mapping[str, str], case_name: str, written: _Written
+    client: Client,
+    data: Mapping[str, Any],
+    names: Mapping[str, Mapping[str, str]],
+    case_name: str,
+    written: _Written,
 ) -> None:
     """Create the referenced segments, each after those it references, then the case's own."""
     pending = dict(data.get("segments", {}))
@@ -113,8 +123,8 @@ def _write_segments(
         if not ready:
             raise errors.InvalidArgument("segments: the case's segments reference each other in a cycle")
         for name in ready:
-            client.apply_segment({"name": names[name], "rule": _renamed(pending.pop(name), names)})
-            written.segments.append(names[name])
+            client.apply_segment({"name": names["segment"][name], "rule": _renamed(pending.pop(name), names)})
+            written.segments.append(names["segment"][name])
     client.apply_segment({"name": case_name, "rule": _renamed(data["rule"], names)})
     written.segments.append(case_name)
 
@@ -133,14 +143,21 @@ def _nodes(value: Any) -> Iterator[dict[str, Any]]:
             yield from _nodes(item)
 
 
-def _renamed(rule: Any, names: Mapping[str, str]) -> Any:
-    """The rule with every segment reference renamed to the segment written for this run."""
+def _renamed(rule: Any, names: Mapping[str, Mapping[str, str]]) -> Any:
+    """The rule with every segment and list reference renamed to those written for this run.
+
+    ``names`` maps a reference kind (``segment``, ``in_list``; ``inList`` is read as
+    ``in_list``) to the names of this run by the case's names.
+    """
     if isinstance(rule, list):
         return [_renamed(item, names) for item in rule]
     if not isinstance(rule, dict):
         return rule
-    if isinstance(rule.get("segment"), dict) and set(rule) == {"segment"}:
-        return {"segment": {**rule["segment"], "name": names[rule["segment"]["name"]]}}
+    if len(rule) == 1:
+        ((kind, body),) = rule.items()
+        renames = names.get("in_list" if kind == "inList" else kind)
+        if renames is not None and isinstance(body, dict):
+            return {kind: {**body, "name": renames[body["name"]]}}
     return {key: _renamed(value, names) for key, value in rule.items()}
 
 
@@ -157,6 +174,8 @@ def _delete(client: Client, written: _Written) -> None:
         client.delete_profile(written.user_id)
     for name in reversed(written.segments):  # the case's segment first: it references the others
         client.delete_segment(name)
+    for name in written.lists:  # after the segments: a list in use cannot be deleted
+        client.delete_user_list(name)
 
 
 COMMANDS = [conformance]
