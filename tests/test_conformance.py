@@ -64,7 +64,7 @@ def test_conformance__generated_code(case: Case) -> None:
 
 async def _sql_verdict(engine: AsyncEngine, case: Case) -> bool:
     profiles, events = Base.metadata.tables["profiles"], Base.metadata.tables["events"]
-    lists, members = Base.metadata.tables["user_lists"], Base.metadata.tables["user_list_members"]
+    lists, list_members = Base.metadata.tables["user_lists"], Base.metadata.tables["user_list_members"]
     async with engine.connect() as connection:
         transaction = await connection.begin()
         try:
@@ -97,7 +97,7 @@ async def _sql_verdict(engine: AsyncEngine, case: Case) -> bool:
                 )
                 if ids:
                     await connection.execute(
-                        insert(members), [{"list_name": name, "user_id": u} for u in ids]
+                        insert(list_members), [{"list_name": name, "user_id": u} for u in ids]
                     )
             expression = compile_rule_sql(
                 case.rule,
@@ -107,7 +107,7 @@ async def _sql_verdict(engine: AsyncEngine, case: Case) -> bool:
                 now=case.now,
                 percentile_thresholds=case.thresholds,
                 resolve_rule=case.segments.__getitem__,
-                list_members=members,
+                list_members=list_members,
             )
             members = set(await connection.scalars(select(profiles.c.user_id).where(expression)))
         finally:
