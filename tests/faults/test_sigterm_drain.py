@@ -95,7 +95,9 @@ async def test_sigterm_under_load__not_serving_first_then_drains(tmp_path: Path)
     # Then: the in-flight import finished, the process exited cleanly, no write was lost
     assert report.imported == 2, err
     assert process.returncode == 0, err
-    assert codes <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}
+    # A call reaching the server in the instant its port closes, before any handler took it,
+    # is cancelled by gRPC itself: nothing of it ran (the check below), and it may be re-sent.
+    assert codes <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
     with sqlite3.connect(tmp_path / "drain.db") as database:
         stored = {row[0] for row in database.execute("SELECT user_id FROM profiles")}
     assert set(acknowledged) | {"imported-1", "imported-2"} <= stored

@@ -71,7 +71,25 @@ def configure_logging(log_format: str, stream: IO[str] | None = None, level: int
     Raises:
         ValueError: an unknown ``log_format``.
     """
-    stream = stream if stream is not None else sys.stderr
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter_for(log_format, stream))
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    handler.setFormatter(formatter_for(log_format, stream if stream is not None else sys.stderr))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not when configured.
+
+    A stream captured at configuration time may be closed later (a replaced or redirected
+    stderr); writing there would print "--- Logging error ---" instead of the record.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass  # always sys.stderr
