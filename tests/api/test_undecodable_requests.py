@@ -9,9 +9,9 @@ import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
 from segmentd.server import SERVICE_NAMES
-from segmentd_client.v1 import evaluation_pb2, profiles_pb2, segments_pb2
+from segmentd_client.v1 import evaluation_pb2, profiles_pb2, segments_pb2, user_lists_pb2
 
-_FILES = (segments_pb2, profiles_pb2, evaluation_pb2)
+_FILES = (segments_pb2, profiles_pb2, evaluation_pb2, user_lists_pb2)
 
 
 def _methods() -> list[tuple[str, bool, bool, int]]:
