@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 
 from segmentd.errors import InvalidArgument
+from segmentd.store.checks import is_storable_text
 
 _MAC_BYTES = 16
 
@@ -82,11 +83,5 @@ def _cursor(payload: bytes) -> MemberCursor | None:
 
 
 def _is_storable(text: object) -> bool:
-    """A non-empty string both stores can hold: no NUL, no lone surrogate."""
-    if not isinstance(text, str) or not text or "\x00" in text:
-        return False
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
+    """A non-empty string both stores can hold."""
+    return isinstance(text, str) and bool(text) and is_storable_text(text)

@@ -185,6 +185,15 @@ def is_addressable_key(key: str) -> bool:
     return _is_utf8(key) and '"' not in key and "\\" not in key and not _has_control(key)
 
 
+def is_storable_text(text: str) -> bool:
+    """Whether both databases can hold ``text``: no NUL character, no lone surrogate.
+
+    The drivers refuse either (an INTERNAL error), so text from unsigned or unchecked
+    sources (page tokens) is tested before it reaches a query.
+    """
+    return "\x00" not in text and _is_utf8(text)
+
+
 def _has_control(text: str) -> bool:
     return any(unicodedata.category(char) == "Cc" for char in text)
 

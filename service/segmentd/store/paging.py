@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from segmentd.errors import InvalidArgument
+from segmentd.store.checks import is_storable_text
 
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
@@ -57,22 +58,11 @@ def decode_page_token(token: str, labels: Mapping[str, str]) -> str:
         not isinstance(payload, dict)
         or payload.get("v") != _TOKEN_VERSION
         or not isinstance(payload.get("after"), str)
-        or not _is_storable(payload["after"])
+        # Tokens are not signed: a forged one must not smuggle in text the driver refuses.
+        or not is_storable_text(payload["after"])
     ):
         raise InvalidArgument("page_token", "is not a token issued by ListSegments")
     if payload.get("labels") != dict(labels):
         raise InvalidArgument("page_token", "was issued for a different labels filter")
     after: str = payload["after"]
     return after
-
-
-def _is_storable(text: str) -> bool:
-    # Tokens are not signed: a forged one must not smuggle into the query a NUL or a lone
-    # surrogate, which the database driver refuses (an INTERNAL error instead of this one).
-    if "\x00" in text:
-        return False
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
