@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from segmentd.engine.rules import Condition, Group
 from segmentd.segments import SegmentCatalog
 from segmentd.store.segments import SegmentRepository
+from tests.statements import statement_sources
 
 FREE = Condition("plan", "EQUALS", "free")
 PRO = Condition("plan", "EQUALS", "pro")
@@ -37,7 +38,8 @@ def _record_statements(engine: AsyncEngine) -> list[str]:
         if statement not in ("BEGIN", "BEGIN IMMEDIATE"):
             statements.append(statement)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    for source in statement_sources(engine):
+        event.listen(source, "before_cursor_execute", record)
     return statements
 
 

@@ -40,8 +40,10 @@ async def test_cancelled_import__all_or_nothing__and_resending_converges(
     # Given: an import cancelled by its caller at some point of its life, the commit included
     call = profiles.ImportProfiles(_batches())
     await asyncio.sleep(cancel_after_seconds)
-    call.cancel()
-    with pytest.raises((asyncio.CancelledError, grpc.aio.AioRpcError)):
+    if call.cancel():
+        with pytest.raises((asyncio.CancelledError, grpc.aio.AioRpcError)):
+            await call
+    else:  # it had already ended, on a fast machine: that is one of the outcomes too
         await call
     await asyncio.sleep(0.3)  # the server's side of the cancellation settles
 

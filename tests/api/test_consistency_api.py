@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from segmentd.config import settings_for_tests
@@ -20,6 +20,7 @@ from segmentd.server import RunningServer, start_server
 from segmentd.store.database import create_engine
 from segmentd_client.v1 import evaluation_pb2, segments_pb2_grpc
 from tests.api.conftest import create_segment, upsert
+from tests.statements import recorded_statements
 
 FREE = {"name": "free", "rule": {"condition": {"attribute": "plan", "operator": "EQUALS", "value": "free"}}}
 STRONG = evaluation_pb2.STRONG
@@ -114,18 +115,9 @@ async def test_strong__unchanged_catalogue__one_statement(
     await create_segment(segments, FREE)
     await upsert(profiles, "u1", {"plan": "free"})
     await evaluation.EvaluateUser(_request("u1"))
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args):
-        if statement not in ("BEGIN", "BEGIN IMMEDIATE"):
-            statements.append(statement)
-
-    event.listen(server.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(server.engine) as statements:
         # When
         response = await evaluation.EvaluateUser(_request("u1", STRONG))
-    finally:
-        event.remove(server.engine.sync_engine, "before_cursor_execute", record)
     # Then: the profile, its counts and the catalogue version came back together
     assert list(response.segments) == ["free"]
     assert len(statements) == 1 and "segment_catalogue" in statements[0], statements

@@ -8,11 +8,11 @@ from typing import Any
 
 import grpc
 import pytest
-from sqlalchemy import event
 
 from segmentd.server import RunningServer
 from segmentd_client.v1 import evaluation_pb2, profiles_pb2
 from tests.api.conftest import create_segment, profile_message, upsert
+from tests.statements import recorded_statements
 
 SEGMENTS: list[dict[str, Any]] = [
     {
@@ -195,21 +195,13 @@ async def test_evaluate_user__cache_hit__no_database_round_trip(
         await asyncio.sleep(0.1)
         if server.profile_cache.get("u1") is not None:
             break
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    event.listen(server.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(server.engine, with_begin=True) as statements:
         # When
         for _ in range(5):
             await evaluation.EvaluateUser(evaluation_pb2.EvaluateUserRequest(user_id="u1"))
         hits = list(statements)
         server.profile_cache.clear()
         await evaluation.EvaluateUser(evaluation_pb2.EvaluateUserRequest(user_id="u1"))
-    finally:
-        event.remove(server.engine.sync_engine, "before_cursor_execute", record)
 
     # Then
     assert hits == []

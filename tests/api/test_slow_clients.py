@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from segmentd.server import RunningServer
 from segmentd.store.database import create_engine
-from segmentd_client.v1 import evaluation_pb2, profiles_pb2
+from segmentd_client.v1 import evaluation_pb2, profiles_pb2, segments_pb2
 from tests.api.conftest import create_segment, profile_message, upsert
 
 # Enough ids (~70 bytes each) that one listing outgrows HTTP/2's flow-control window many
@@ -144,23 +144,34 @@ async def _hold_a_write(server: RunningServer, store_url: str) -> AsyncIterator[
     "server_overrides",
     [{"database_pool_size": 1, "database_max_overflow": 0, "database_pool_timeout_seconds": 0.3}],
 )
-async def test_pool_exhausted__resource_exhausted_naming_the_pool(server, store_url, profiles, evaluation):
+async def test_pool_exhausted__resource_exhausted_naming_the_pool(
+    server, store_url, profiles, segments, evaluation
+):
     # Given: the pool's only connection is taken by a write waiting for a lock held elsewhere
+    # (on SQLite a segment write: profile writes and reads have threads of their own)
     await upsert(profiles, "held", {"plan": "free"})
     holder = _hold_a_write(server, store_url)
     await anext(holder)
-    waiting = asyncio.ensure_future(
-        profiles.UpsertProfile(
+    sqlite = server.engine.dialect.name == "sqlite"
+    rule = {"condition": {"attribute": "plan", "operator": "EQUALS", "value": "paid"}}
+    write = (
+        create_segment(segments, {"name": "paid", "rule": rule})
+        if sqlite
+        else profiles.UpsertProfile(
             profiles_pb2.UpsertProfileRequest(profile=profile_message("held", {"plan": "paid"})), timeout=10
         )
     )
+    waiting = asyncio.ensure_future(write)
     await asyncio.sleep(0.3)
 
     # When: another call needs a connection
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await evaluation.EvaluateUser(
-            evaluation_pb2.EvaluateUserRequest(user_id="held", consistency=evaluation_pb2.STRONG)
-        )
+        if sqlite:
+            await segments.ListSegments(segments_pb2.ListSegmentsRequest())
+        else:
+            await evaluation.EvaluateUser(
+                evaluation_pb2.EvaluateUserRequest(user_id="held", consistency=evaluation_pb2.STRONG)
+            )
 
     # Then: RESOURCE_EXHAUSTED says what ran out; once the lock goes, the write completes
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -6,11 +6,11 @@ from collections.abc import Iterable, Sequence
 
 import grpc
 import pytest
-from sqlalchemy import event
 
 from segmentd.server import RunningServer
 from segmentd_client.v1 import evaluation_pb2, segments_pb2, user_lists_pb2, user_lists_pb2_grpc
 from tests.api.conftest import create_segment, upsert
+from tests.statements import recorded_statements
 
 BETA = {"name": "beta", "rule": {"in_list": {"name": "beta-testers"}}}
 
@@ -116,19 +116,11 @@ async def test_in_list__cache_miss__one_statement(
     await create_segment(segments, BETA)
     await upsert(profiles, "u1", {"plan": "free"})
     await _change(lists, "add", "beta-testers", ["u1"])
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
     await _segments_of(evaluation, "u1")  # the catalogue is read
     server.profile_cache.clear()
-    event.listen(server.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(server.engine) as statements:
         # When
         segments_in = await _segments_of(evaluation, "u1")
-    finally:
-        event.remove(server.engine.sync_engine, "before_cursor_execute", record)
 
     # Then
     assert segments_in == ["beta"]

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from segmentd.engine.percentiles import threshold_from_values
@@ -18,6 +18,7 @@ from segmentd.store.models import EventCountRow
 from segmentd.store.profiles import ProfileRepository
 from segmentd.store.records import Event
 from segmentd.store.retention import EventRetention
+from tests.statements import recorded_statements
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
 
@@ -177,19 +178,11 @@ async def test_get_with_event_counts__windows__sums_per_window(profiles: Profile
 
 async def test_get_with_event_counts__one_statement(profiles: ProfileRepository, engine: AsyncEngine) -> None:
     await profiles.upsert("u1", {"a": 1})
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(engine) as statements:
         await profiles.get_with_event_counts("u1", [("login", 0), ("login", 7), ("invite", 30)], NOW)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
     # SQLite's BEGIN is ours (database.py); PostgreSQL reads in autocommit mode, without one.
-    assert [sql for sql in statements if sql not in ("BEGIN", "BEGIN IMMEDIATE")] == [statements[-1]]
-    assert statements[-1].lstrip().upper().startswith("SELECT")
+    assert len(statements) == 1, statements
+    assert statements[0].lstrip().upper().startswith("SELECT")
 
 
 async def test_get_with_event_counts__no_windows__profile_only(profiles: ProfileRepository) -> None:

@@ -21,12 +21,10 @@ the service is at capacity); anything meaning "the database cannot answer" raise
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
 import logging
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
@@ -48,14 +46,12 @@ from segmentd.errors import ResourceExhausted, StoreUnavailable
 from segmentd.sqlgen.functions import register_sqlite_functions
 from segmentd.store.acquire import AcquireLimits, bound_acquisition, bounded, connect
 from segmentd.store.json_numbers import load_json
+from segmentd.store.sqlite_threads import WRITE_LOCK_OPTION, SqliteThreads, one_writer
 
 log = logging.getLogger(__name__)
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
-
-#: Execution option asking the SQLite ``begin`` hook for ``BEGIN IMMEDIATE``.
-WRITE_LOCK_OPTION = "segmentd_write_lock"
 
 _ASYNC_DRIVER_BY_DIALECT = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 
@@ -193,6 +189,10 @@ def _create_postgresql_engine(url: URL, settings: DatabaseSettings) -> AsyncEngi
 
 
 def _create_sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
+    if url.database in (None, "", ":memory:") or (url.query.get("mode") == "memory"):
+        # Each connection of an in-memory database is a database of its own, and the
+        # service's connections (its pool, its point-operation threads) must share one.
+        raise ValueError("an in-memory SQLite database cannot be shared: give sqlite:///PATH")
     engine = create_async_engine(
         url,
         pool_size=settings.pool_size,
@@ -201,9 +201,16 @@ def _create_sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         connect_args={"timeout": settings.connect_timeout_s},
         json_serializer=dump_json,
     )
-    busy_timeout_ms = int(settings.sqlite_busy_timeout_ms)
+    configure = functools.partial(_configure_sqlite, busy_timeout_ms=int(settings.sqlite_busy_timeout_ms))
+    configure(engine.sync_engine)
+    SqliteThreads(engine, url.set(drivername="sqlite+pysqlite"), configure, dump_json)
+    return engine
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
+    """Give every connection of ``engine`` the service's pragmas, functions and BEGIN."""
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # None stops pysqlite from opening transactions itself; _on_begin does it instead.
         dbapi_connection.isolation_level = None
@@ -216,15 +223,13 @@ def _create_sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         cursor.close()
         register_sqlite_functions(dbapi_connection)
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         # A write transaction takes the write lock first: a deferred one that reads, then
         # writes, fails with SQLITE_BUSY_SNAPSHOT when another writer committed in between,
         # and busy_timeout does not help there.
         immediate = connection.get_execution_options().get(WRITE_LOCK_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
 
 
 @asynccontextmanager
@@ -241,24 +246,35 @@ async def write_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIter
             yield session
 
 
-# One asyncio lock per SQLite engine, created on first use; PostgreSQL needs none.
-_WRITERS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
+async def run_write(sessions: async_sessionmaker[AsyncSession], work: Callable[[Connection], _T]) -> _T:
+    """Run ``work(connection)`` in a write transaction, as ``write_session`` opens one.
 
-
-@asynccontextmanager
-async def one_writer(engine: AsyncEngine) -> AsyncIterator[None]:
-    """On SQLite, let this process's writers take the database write lock one at a time.
-
-    SQLite admits one writer; the others wait in its busy handler, which sleeps and polls
-    (adding up to tens of milliseconds each) and gives up after the busy timeout. Queueing
-    them here instead hands the lock over as soon as it is free. PostgreSQL: no-op.
+    ``work`` is synchronous Core code: on SQLite it runs in the point-operation writer thread
+    (``sqlite_threads``: one round trip for the whole transaction); on PostgreSQL on the
+    session's connection through ``run_sync``, which costs no round trip of its own.
     """
-    if engine.dialect.name != "sqlite":
-        yield
-        return
-    lock = _WRITERS.setdefault(engine.sync_engine, asyncio.Lock())
-    async with lock:
-        yield
+    threads = _sqlite_threads(sessions)
+    if threads is not None:
+        return await threads.write(work)
+    async with write_session(sessions) as session:
+        connection = await session.connection()
+        return await connection.run_sync(work)
+
+
+async def run_read(sessions: async_sessionmaker[AsyncSession], work: Callable[[Connection], _T]) -> _T:
+    """Run ``work(connection)`` as reads, as ``read_session`` opens them (see ``run_write``)."""
+    threads = _sqlite_threads(sessions)
+    if threads is not None:
+        return await threads.read(work)
+    async with read_session(sessions) as session:
+        connection = await session.connection()
+        return await connection.run_sync(work)
+
+
+def _sqlite_threads(sessions: async_sessionmaker[AsyncSession]) -> SqliteThreads | None:
+    # Sessions bound to one connection (tests that roll back) keep to that connection.
+    bind = sessions.kw.get("bind")
+    return SqliteThreads.for_engine(bind) if isinstance(bind, AsyncEngine) else None
 
 
 @asynccontextmanager

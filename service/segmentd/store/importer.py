@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from segmentd.errors import InvalidArgument
 from segmentd.store.checks import check_traits_size
-from segmentd.store.database import WRITE_LOCK_OPTION, one_writer, store_operation
+from segmentd.store.database import store_operation
 from segmentd.store.import_sql import (
     POSTGRESQL_DDL,
     SQLITE_DDL,
@@ -39,6 +39,7 @@ from segmentd.store.import_sql import (
     register_merge_function,
     sqlite_upsert,
 )
+from segmentd.store.sqlite_threads import WRITE_LOCK_OPTION, one_writer
 
 #: ``(position in the stream, user_id, traits as sent)``; a later position wins.
 StagedProfile = tuple[int, str, Mapping[str, Any]]

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Select, Text, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from segmentd.engine.percentiles import nearest_rank
@@ -35,12 +36,11 @@ from segmentd.store.checks import (
 )
 from segmentd.store.database import (
     as_utc,
-    is_postgresql,
-    read_session,
     rowcount,
+    run_read,
+    run_write,
     snapshot_session,
     store_operation,
-    write_session,
 )
 from segmentd.store.models import EventCountRow, ProfileRow, SegmentCatalogueRow
 from segmentd.store.queries import (
@@ -88,16 +88,9 @@ class ProfileRepository:
         """
         check_user_id(user_id, "profile.user_id")
         sent = check_traits(traits, "profile.traits")
-        now = datetime.now(UTC)
-        async with write_session(self._sessions) as session:
-            if is_postgresql(session):
-                profile = await _upsert_postgresql(session, user_id, sent, replace, now)
-            else:
-                profile = await _upsert_sqlite(session, user_id, sent, replace, now)
-            # Checked on the result, inside the transaction: many small merges must not grow a
-            # profile past the limit either. Raising here rolls the upsert back.
-            check_traits_size(profile.traits, "profile.traits")
-        return profile
+        return await run_write(
+            self._sessions, functools.partial(_upsert, user_id, sent, replace, datetime.now(UTC))
+        )
 
     @store_operation
     async def get(self, user_id: str) -> Profile:
@@ -107,11 +100,12 @@ class ProfileRepository:
             UserNotFound: no profile has this user id.
             StoreUnavailable: the database cannot be reached.
         """
-        async with read_session(self._sessions) as session:
-            row = await session.get(ProfileRow, user_id)
+        query = select(ProfileRow.user_id, ProfileRow.traits, ProfileRow.create_time, ProfileRow.update_time)
+        query = query.where(ProfileRow.user_id == user_id)
+        row = await run_read(self._sessions, lambda connection: connection.execute(query).one_or_none())
         if row is None:
             raise UserNotFound(f"no profile for user_id {user_id!r}")
-        return _profile(row.user_id, row.traits, row.create_time, row.update_time)
+        return _profile(row[0], row[1], row[2], row[3])
 
     @store_operation
     async def get_with_event_counts(
@@ -137,8 +131,10 @@ class ProfileRepository:
         names = tuple(sorted(set(lists)))
         parameters = event_count_parameters(user_id, keys, now)
         parameters.update((f"list_{index}", name) for index, name in enumerate(names))
-        async with read_session(self._sessions) as session:
-            row = (await session.execute(_evaluation_query(keys, len(names)), parameters)).one_or_none()
+        query = _evaluation_query(keys, len(names))
+        row = await run_read(
+            self._sessions, lambda connection: connection.execute(query, parameters).one_or_none()
+        )
         if row is None:
             raise UserNotFound(f"no profile for user_id {user_id!r}")
         counts_end = 5 + len(keys)
@@ -157,14 +153,7 @@ class ProfileRepository:
             UserNotFound: no profile has this user id.
             StoreUnavailable: the database cannot be reached.
         """
-        async with write_session(self._sessions) as session:
-            # The profile row first, as RecordEvents locks it (FOR SHARE) before its event
-            # rows: one lock order, so the two never deadlock on PostgreSQL. Its events go
-            # by ON DELETE CASCADE, after the profile's lock is held.
-            deleted = await session.execute(delete(ProfileRow).where(ProfileRow.user_id == user_id))
-            if rowcount(deleted) == 0:
-                raise UserNotFound(f"no profile for user_id {user_id!r}")
-            await session.execute(delete(EventCountRow).where(EventCountRow.user_id == user_id))
+        await run_write(self._sessions, functools.partial(_erase, user_id))
 
     @store_operation
     async def record_events(self, events: Sequence[Event]) -> int:
@@ -183,16 +172,12 @@ class ProfileRepository:
         totals = _daily_totals(events, self._retention, datetime.now(UTC))
         if not totals:
             return 0
-        async with write_session(self._sessions) as session:
-            await _require_profiles(session, events)
-            dialect = session.get_bind().dialect.name
-            # Sorted keys make concurrent batches lock rows in the same order (no deadlock).
-            rows = [
-                {"user_id": user, "name": name, "day": day, "count": count}
-                for (user, name, day), count in sorted(totals.items())
-            ]
-            for start in range(0, len(rows), _CHUNK):
-                await session.execute(upsert_event_counts(dialect, rows[start : start + _CHUNK]))
+        # Sorted keys make concurrent batches lock rows in the same order (no deadlock).
+        rows = [
+            {"user_id": user, "name": name, "day": day, "count": count}
+            for (user, name, day), count in sorted(totals.items())
+        ]
+        await run_write(self._sessions, functools.partial(_add_event_counts, events, rows))
         return len(events)
 
     @store_operation
@@ -225,8 +210,21 @@ class ProfileRepository:
         return None if threshold is None else float(threshold)
 
 
-async def _upsert_postgresql(
-    session: AsyncSession, user_id: str, sent: Mapping[str, Any], replace: bool, now: datetime
+def _upsert(
+    user_id: str, sent: Mapping[str, Any], replace: bool, now: datetime, connection: Connection
+) -> Profile:
+    if connection.dialect.name == "postgresql":
+        profile = _upsert_postgresql(connection, user_id, sent, replace, now)
+    else:
+        profile = _upsert_sqlite(connection, user_id, sent, replace, now)
+    # Checked on the result, inside the transaction: many small merges must not grow a
+    # profile past the limit either. Raising here rolls the upsert back.
+    check_traits_size(profile.traits, "profile.traits")
+    return profile
+
+
+def _upsert_postgresql(
+    connection: Connection, user_id: str, sent: Mapping[str, Any], replace: bool, now: datetime
 ) -> Profile:
     values = {key: value for key, value in sent.items() if value is not None}
     deleted = [key for key, value in sent.items() if value is None]
@@ -242,30 +240,46 @@ async def _upsert_postgresql(
     upsert = statement.on_conflict_do_update(
         index_elements=[ProfileRow.user_id], set_={"traits": merged, "update_time": now}
     ).returning(ProfileRow.user_id, ProfileRow.traits, ProfileRow.create_time, ProfileRow.update_time)
-    row = (await session.execute(upsert)).one()
+    row = connection.execute(upsert).one()
     return _profile(row[0], row[1], row[2], row[3])
 
 
-async def _upsert_sqlite(
-    session: AsyncSession, user_id: str, sent: Mapping[str, Any], replace: bool, now: datetime
+def _upsert_sqlite(
+    connection: Connection, user_id: str, sent: Mapping[str, Any], replace: bool, now: datetime
 ) -> Profile:
     # The write lock is held (BEGIN IMMEDIATE): nothing can change the row between read and write.
-    stored = (
-        await session.execute(
-            select(ProfileRow.traits, ProfileRow.create_time).where(ProfileRow.user_id == user_id)
-        )
+    stored = connection.execute(
+        select(ProfileRow.traits, ProfileRow.create_time).where(ProfileRow.user_id == user_id)
     ).one_or_none()
     if stored is None:
         traits = merge_traits({}, sent, replace=True)
-        await session.execute(
+        connection.execute(
             insert(ProfileRow).values(user_id=user_id, traits=traits, create_time=now, update_time=now)
         )
         return _profile(user_id, traits, now, now)
     traits = merge_traits(stored[0], sent, replace=replace)
-    await session.execute(
+    connection.execute(
         update(ProfileRow).where(ProfileRow.user_id == user_id).values(traits=traits, update_time=now)
     )
     return _profile(user_id, traits, stored[1], now)
+
+
+def _erase(user_id: str, connection: Connection) -> None:
+    # The profile row first, as RecordEvents locks it (FOR SHARE) before its event rows:
+    # one lock order, so the two never deadlock on PostgreSQL. Its events go by ON DELETE
+    # CASCADE, after the profile's lock is held.
+    deleted = connection.execute(delete(ProfileRow).where(ProfileRow.user_id == user_id))
+    if rowcount(deleted) == 0:
+        raise UserNotFound(f"no profile for user_id {user_id!r}")
+    connection.execute(delete(EventCountRow).where(EventCountRow.user_id == user_id))
+
+
+def _add_event_counts(
+    events: Sequence[Event], rows: Sequence[Mapping[str, Any]], connection: Connection
+) -> None:
+    _require_profiles(connection, events)
+    for start in range(0, len(rows), _CHUNK):
+        connection.execute(upsert_event_counts(connection.dialect.name, rows[start : start + _CHUNK]))
 
 
 @functools.lru_cache(maxsize=256)
@@ -308,7 +322,7 @@ def _daily_totals(
     return totals
 
 
-async def _require_profiles(session: AsyncSession, events: Sequence[Event]) -> None:
+def _require_profiles(connection: Connection, events: Sequence[Event]) -> None:
     """Refuse the batch unless every user has a profile, which stays until the commit."""
     users = sorted({event.user_id for event in events})
     found: set[str] = set()
@@ -316,7 +330,7 @@ async def _require_profiles(session: AsyncSession, events: Sequence[Event]) -> N
         query = select(ProfileRow.user_id).where(ProfileRow.user_id.in_(users[start : start + _CHUNK]))
         # FOR SHARE (PostgreSQL; SQLite holds the write lock already) makes a concurrent
         # DeleteProfile wait, so no event is added to a profile being erased.
-        found.update((await session.scalars(query.with_for_update(read=True))).all())
+        found.update(connection.scalars(query.with_for_update(read=True)).all())
     for index, event in enumerate(events):
         if event.user_id not in found:
             raise UserNotFound(f"events[{index}].user_id: no profile for user_id {event.user_id!r}")
