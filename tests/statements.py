@@ -9,13 +9,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from segmentd.store.sqlite_threads import SqliteThreads
+from segmentd.store.sqlite_inline import SqliteInline
 
 
 def statement_sources(engine: AsyncEngine) -> list[Engine]:
     """The synchronous engines whose cursors run ``engine``'s statements."""
-    threads = SqliteThreads.for_engine(engine)
-    return [engine.sync_engine] + ([threads.engine] if threads is not None else [])
+    inline = SqliteInline.for_engine(engine)
+    return [engine.sync_engine, *(inline.engines if inline is not None else ())]
 
 
 @contextmanager

@@ -46,7 +46,7 @@ from segmentd.errors import ResourceExhausted, StoreUnavailable
 from segmentd.sqlgen.functions import register_sqlite_functions
 from segmentd.store.acquire import AcquireLimits, bound_acquisition, bounded, connect
 from segmentd.store.json_numbers import load_json
-from segmentd.store.sqlite_threads import WRITE_LOCK_OPTION, SqliteThreads, one_writer
+from segmentd.store.sqlite_inline import WRITE_LOCK_OPTION, SqliteInline, one_writer
 
 log = logging.getLogger(__name__)
 
@@ -201,13 +201,13 @@ def _create_sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         connect_args={"timeout": settings.connect_timeout_s},
         json_serializer=dump_json,
     )
-    configure = functools.partial(_configure_sqlite, busy_timeout_ms=int(settings.sqlite_busy_timeout_ms))
-    configure(engine.sync_engine)
-    SqliteThreads(engine, url.set(drivername="sqlite+pysqlite"), configure, dump_json)
+    busy_timeout_ms = int(settings.sqlite_busy_timeout_ms)
+    _configure_sqlite(engine.sync_engine, busy_timeout_ms)
+    SqliteInline(engine, url.set(drivername="sqlite+pysqlite"), _configure_sqlite, busy_timeout_ms, dump_json)
     return engine
 
 
-def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     """Give every connection of ``engine`` the service's pragmas, functions and BEGIN."""
 
     @event.listens_for(engine, "connect")
@@ -246,16 +246,19 @@ async def write_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIter
             yield session
 
 
-async def run_write(sessions: async_sessionmaker[AsyncSession], work: Callable[[Connection], _T]) -> _T:
-    """Run ``work(connection)`` in a write transaction, as ``write_session`` opens one.
+async def run_write(
+    sessions: async_sessionmaker[AsyncSession], work: Callable[[Connection], _T], *, large: bool = False
+) -> _T:
+    """Run ``work(connection)``, synchronous Core code, in a write transaction.
 
-    ``work`` is synchronous Core code: on SQLite it runs in the point-operation writer thread
-    (``sqlite_threads``: one round trip for the whole transaction); on PostgreSQL on the
-    session's connection through ``run_sync``, which costs no round trip of its own.
+    On SQLite inline on the event loop (``sqlite_inline``: the transaction of one user's rows
+    costs less than any hand-over to a thread), or in a thread when ``large`` or when another
+    process holds the lock; on PostgreSQL on a session's connection through ``run_sync``,
+    which costs no round trip of its own. The transaction is the one ``write_session`` opens.
     """
-    threads = _sqlite_threads(sessions)
-    if threads is not None:
-        return await threads.write(work)
+    inline = _sqlite_inline(sessions)
+    if inline is not None:
+        return await inline.write(work, large=large)
     async with write_session(sessions) as session:
         connection = await session.connection()
         return await connection.run_sync(work)
@@ -263,18 +266,18 @@ async def run_write(sessions: async_sessionmaker[AsyncSession], work: Callable[[
 
 async def run_read(sessions: async_sessionmaker[AsyncSession], work: Callable[[Connection], _T]) -> _T:
     """Run ``work(connection)`` as reads, as ``read_session`` opens them (see ``run_write``)."""
-    threads = _sqlite_threads(sessions)
-    if threads is not None:
-        return await threads.read(work)
+    inline = _sqlite_inline(sessions)
+    if inline is not None:
+        return await inline.read(work)
     async with read_session(sessions) as session:
         connection = await session.connection()
         return await connection.run_sync(work)
 
 
-def _sqlite_threads(sessions: async_sessionmaker[AsyncSession]) -> SqliteThreads | None:
+def _sqlite_inline(sessions: async_sessionmaker[AsyncSession]) -> SqliteInline | None:
     # Sessions bound to one connection (tests that roll back) keep to that connection.
     bind = sessions.kw.get("bind")
-    return SqliteThreads.for_engine(bind) if isinstance(bind, AsyncEngine) else None
+    return SqliteInline.for_engine(bind) if isinstance(bind, AsyncEngine) else None
 
 
 @asynccontextmanager

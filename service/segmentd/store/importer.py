@@ -39,7 +39,7 @@ from segmentd.store.import_sql import (
     register_merge_function,
     sqlite_upsert,
 )
-from segmentd.store.sqlite_threads import WRITE_LOCK_OPTION, one_writer
+from segmentd.store.sqlite_inline import WRITE_LOCK_OPTION, one_writer
 
 #: ``(position in the stream, user_id, traits as sent)``; a later position wins.
 StagedProfile = tuple[int, str, Mapping[str, Any]]

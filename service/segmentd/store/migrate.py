@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import SchemaItem
 
 from segmentd.store.database import create_engine, store_operation
-from segmentd.store.sqlite_threads import WRITE_LOCK_OPTION
+from segmentd.store.sqlite_inline import WRITE_LOCK_OPTION
 
 #: The directory holding env.py and versions/.
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")

@@ -56,6 +56,9 @@ from segmentd.store.retention import EventRetention
 #: Rows per INSERT/IN list: far below the bound-parameter limits of asyncpg and SQLite.
 _CHUNK: Final = 500
 
+#: Event rows a SQLite write may add inline on the event loop (more go to a thread).
+_INLINE_ROWS: Final = 50
+
 
 def merge_traits(stored: Mapping[str, Any], sent: Mapping[str, Any], *, replace: bool) -> dict[str, Any]:
     """Return the traits an upsert of ``sent`` leaves in place of ``stored``."""
@@ -177,7 +180,8 @@ class ProfileRepository:
             {"user_id": user, "name": name, "day": day, "count": count}
             for (user, name, day), count in sorted(totals.items())
         ]
-        await run_write(self._sessions, functools.partial(_add_event_counts, events, rows))
+        add = functools.partial(_add_event_counts, events, rows)
+        await run_write(self._sessions, add, large=len(rows) > _INLINE_ROWS)
         return len(events)
 
     @store_operation

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.errors import UserListNotFound
 from segmentd.store.database import rowcount
-from segmentd.store.sqlite_threads import WRITE_LOCK_OPTION, one_writer
+from segmentd.store.sqlite_inline import WRITE_LOCK_OPTION, one_writer
 
 #: add, remove, or replace a list's members.
 ChangeKind = Literal["add", "remove", "replace"]
