@@ -248,23 +248,30 @@ def _upsert_postgresql(
     return _profile(row[0], row[1], row[2], row[3])
 
 
+# SQLite's upsert statements, built once: building one costs more than SQLite takes to run it.
+_STORED_PROFILE: Final = select(ProfileRow.traits, ProfileRow.create_time).where(
+    ProfileRow.user_id == bindparam("user_id")
+)
+_INSERT_PROFILE: Final = insert(ProfileRow)
+_UPDATE_PROFILE: Final = (
+    update(ProfileRow)
+    .where(ProfileRow.user_id == bindparam("key"))
+    .values(traits=bindparam("new_traits", type_=ProfileRow.traits.type), update_time=bindparam("now"))
+)
+
+
 def _upsert_sqlite(
     connection: Connection, user_id: str, sent: Mapping[str, Any], replace: bool, now: datetime
 ) -> Profile:
     # The write lock is held (BEGIN IMMEDIATE): nothing can change the row between read and write.
-    stored = connection.execute(
-        select(ProfileRow.traits, ProfileRow.create_time).where(ProfileRow.user_id == user_id)
-    ).one_or_none()
+    stored = connection.execute(_STORED_PROFILE, {"user_id": user_id}).one_or_none()
     if stored is None:
         traits = merge_traits({}, sent, replace=True)
-        connection.execute(
-            insert(ProfileRow).values(user_id=user_id, traits=traits, create_time=now, update_time=now)
-        )
+        row = {"user_id": user_id, "traits": traits, "create_time": now, "update_time": now}
+        connection.execute(_INSERT_PROFILE, row)
         return _profile(user_id, traits, now, now)
     traits = merge_traits(stored[0], sent, replace=replace)
-    connection.execute(
-        update(ProfileRow).where(ProfileRow.user_id == user_id).values(traits=traits, update_time=now)
-    )
+    connection.execute(_UPDATE_PROFILE, {"key": user_id, "new_traits": traits, "now": now})
     return _profile(user_id, traits, stored[1], now)
 
 
@@ -278,10 +285,17 @@ def _erase(user_id: str, connection: Connection) -> None:
     connection.execute(delete(EventCountRow).where(EventCountRow.user_id == user_id))
 
 
+_SQLITE_EVENT_COUNT_UPSERT: Final = upsert_event_counts("sqlite")
+
+
 def _add_event_counts(
     events: Sequence[Event], rows: Sequence[Mapping[str, Any]], connection: Connection
 ) -> None:
     _require_profiles(connection, events)
+    if connection.dialect.name == "sqlite":
+        # A local file has no round trips to save: one kept statement, executed per row.
+        connection.execute(_SQLITE_EVENT_COUNT_UPSERT, list(rows))
+        return
     for start in range(0, len(rows), _CHUNK):
         connection.execute(upsert_event_counts(connection.dialect.name, rows[start : start + _CHUNK]))
 
@@ -326,15 +340,21 @@ def _daily_totals(
     return totals
 
 
+# FOR SHARE (PostgreSQL; SQLite holds the write lock already) makes a concurrent DeleteProfile
+# wait, so no event is added to a profile being erased.
+_PRESENT_PROFILES: Final = (
+    select(ProfileRow.user_id)
+    .where(ProfileRow.user_id.in_(bindparam("users", expanding=True)))
+    .with_for_update(read=True)
+)
+
+
 def _require_profiles(connection: Connection, events: Sequence[Event]) -> None:
     """Refuse the batch unless every user has a profile, which stays until the commit."""
     users = sorted({event.user_id for event in events})
     found: set[str] = set()
     for start in range(0, len(users), _CHUNK):
-        query = select(ProfileRow.user_id).where(ProfileRow.user_id.in_(users[start : start + _CHUNK]))
-        # FOR SHARE (PostgreSQL; SQLite holds the write lock already) makes a concurrent
-        # DeleteProfile wait, so no event is added to a profile being erased.
-        found.update(connection.scalars(query.with_for_update(read=True)).all())
+        found.update(connection.scalars(_PRESENT_PROFILES, {"users": users[start : start + _CHUNK]}).all())
     for index, event in enumerate(events):
         if event.user_id not in found:
             raise UserNotFound(f"events[{index}].user_id: no profile for user_id {event.user_id!r}")

@@ -113,10 +113,14 @@ def trait_number(dialect: str, path: Sequence[str]) -> tuple[ColumnElement[bool]
     return is_number, func.json_extract(ProfileRow.traits, json_path)
 
 
-def upsert_event_counts(dialect: str, rows: Sequence[Mapping[str, Any]]) -> Insert:
-    """Return an INSERT of per-day counts that adds to the counts already stored."""
+def upsert_event_counts(dialect: str, rows: Sequence[Mapping[str, Any]] | None = None) -> Insert:
+    """Return an INSERT of per-day counts that adds to the counts already stored.
+
+    With ``rows``, an INSERT of those rows (one statement, one round trip); without, one
+    to execute with each row's parameters (built once and kept: SQLite runs it per row).
+    """
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(EventCountRow).values(list(rows))
+    statement = insert(EventCountRow) if rows is None else insert(EventCountRow).values(list(rows))
     return statement.on_conflict_do_update(
         index_elements=[EventCountRow.user_id, EventCountRow.name, EventCountRow.day],
         set_={"count": EventCountRow.count + statement.excluded.count},
