@@ -18,10 +18,21 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, Text, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import ReturningInsert
 
 from segmentd.engine.percentiles import nearest_rank
 from segmentd.errors import InvalidArgument, UserNotFound
@@ -227,24 +238,42 @@ def _upsert(
     return profile
 
 
-def _upsert_postgresql(
-    connection: Connection, user_id: str, sent: Mapping[str, Any], replace: bool, now: datetime
-) -> Profile:
-    values = {key: value for key, value in sent.items() if value is not None}
-    deleted = [key for key, value in sent.items() if value is None]
+def _postgresql_upsert(*, replace: bool) -> ReturningInsert[Any]:
+    """PostgreSQL's upsert, atomic under concurrent merges; built once per mode."""
     statement = postgresql.insert(ProfileRow).values(
-        user_id=user_id, traits=values, create_time=now, update_time=now
+        user_id=bindparam("b_user_id"),
+        traits=bindparam("b_traits", type_=ProfileRow.traits.type),
+        create_time=bindparam("b_now"),
+        update_time=bindparam("b_now"),
     )
     merged: ColumnElement[Any] = statement.excluded.traits
     if not replace:
         kept = ProfileRow.traits.op("-", return_type=postgresql.JSONB())(
-            literal(deleted, postgresql.ARRAY(Text()))
+            bindparam("b_deleted", type_=postgresql.ARRAY(Text()))
         )
         merged = kept.op("||", return_type=postgresql.JSONB())(statement.excluded.traits)
-    upsert = statement.on_conflict_do_update(
-        index_elements=[ProfileRow.user_id], set_={"traits": merged, "update_time": now}
+    return statement.on_conflict_do_update(
+        index_elements=[ProfileRow.user_id],
+        set_={"traits": merged, "update_time": statement.excluded.update_time},
     ).returning(ProfileRow.user_id, ProfileRow.traits, ProfileRow.create_time, ProfileRow.update_time)
-    row = connection.execute(upsert).one()
+
+
+_POSTGRESQL_UPSERT_BY_REPLACE: Final = {
+    replace: _postgresql_upsert(replace=replace) for replace in (False, True)
+}
+
+
+def _upsert_postgresql(
+    connection: Connection, user_id: str, sent: Mapping[str, Any], replace: bool, now: datetime
+) -> Profile:
+    parameters = {
+        "b_user_id": user_id,
+        "b_traits": {key: value for key, value in sent.items() if value is not None},
+        "b_now": now,
+    }
+    if not replace:
+        parameters["b_deleted"] = [key for key, value in sent.items() if value is None]
+    row = connection.execute(_POSTGRESQL_UPSERT_BY_REPLACE[replace], parameters).one()
     return _profile(row[0], row[1], row[2], row[3])
 
 
@@ -285,19 +314,19 @@ def _erase(user_id: str, connection: Connection) -> None:
     connection.execute(delete(EventCountRow).where(EventCountRow.user_id == user_id))
 
 
-_SQLITE_EVENT_COUNT_UPSERT: Final = upsert_event_counts("sqlite")
+_EVENT_COUNT_UPSERT_BY_DIALECT: Final = {
+    dialect: upsert_event_counts(dialect) for dialect in ("postgresql", "sqlite")
+}
 
 
 def _add_event_counts(
     events: Sequence[Event], rows: Sequence[Mapping[str, Any]], connection: Connection
 ) -> None:
     _require_profiles(connection, events)
-    if connection.dialect.name == "sqlite":
-        # A local file has no round trips to save: one kept statement, executed per row.
-        connection.execute(_SQLITE_EVENT_COUNT_UPSERT, list(rows))
-        return
+    # One kept statement, executed per row (asyncpg pipelines the rows in one round trip).
+    statement = _EVENT_COUNT_UPSERT_BY_DIALECT[connection.dialect.name]
     for start in range(0, len(rows), _CHUNK):
-        connection.execute(upsert_event_counts(connection.dialect.name, rows[start : start + _CHUNK]))
+        connection.execute(statement, list(rows[start : start + _CHUNK]))
 
 
 @functools.lru_cache(maxsize=256)
