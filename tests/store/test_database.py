@@ -45,6 +45,14 @@ def test_normalize_url__unsupported__value_error(url: str) -> None:
         normalize_url(url)
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"])
+def test_create_engine__in_memory_sqlite__value_error(url: str) -> None:
+    # Each connection would see a database of its own: the inline connection another one
+    # than the pool's.
+    with pytest.raises(ValueError, match="in-memory"):
+        create_engine(url)
+
+
 async def test_create_engine__sqlite__pragmas_on_every_connection(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}", DatabaseSettings(sqlite_busy_timeout_ms=1234))
     try:

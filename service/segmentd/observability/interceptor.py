@@ -149,10 +149,10 @@ class TelemetryInterceptor(aio.ServerInterceptor):
                 code = _status_of(context) or grpc.StatusCode.UNKNOWN
                 raise
             except asyncio.CancelledError:
-                code = _cancelled_status(context)
+                code = _cancelled_status(context.time_remaining())
                 raise
             finally:
-                self._record(rpc, code, time.perf_counter() - start, context)
+                self._record(rpc, code, time.perf_counter() - start, context.peer)
 
         return observed
 
@@ -182,6 +182,11 @@ class TelemetryInterceptor(aio.ServerInterceptor):
     def _observing(self, rpc: Rpc, context: Context) -> Iterator[None]:
         self._started(rpc)
         start = time.perf_counter()
+        # Read while the call is alive: a stream closed after the server stopped (GeneratorExit
+        # from the garbage collector) has a context whose call is gone, and asking it then
+        # crashed the process.
+        peer = context.peer()
+        remaining = context.time_remaining()
         code = grpc.StatusCode.UNKNOWN
         try:
             yield
@@ -190,12 +195,13 @@ class TelemetryInterceptor(aio.ServerInterceptor):
             code = _status_of(context) or grpc.StatusCode.UNKNOWN
             raise
         except (asyncio.CancelledError, GeneratorExit):
-            code = _cancelled_status(context)
+            elapsed = time.perf_counter() - start
+            code = _cancelled_status(None if remaining is None else remaining - elapsed)
             raise
         finally:
-            self._record(rpc, code, time.perf_counter() - start, context)
+            self._record(rpc, code, time.perf_counter() - start, lambda: peer)
 
-    def _record(self, rpc: Rpc, code: grpc.StatusCode, seconds: float, context: Context) -> None:
+    def _record(self, rpc: Rpc, code: grpc.StatusCode, seconds: float, peer_of: Callable[[], str]) -> None:
         if self._metrics is not None:
             self._metrics.handled.labels(rpc.kind, rpc.service, rpc.method, code.name).inc()
             self._metrics.handling_seconds.labels(rpc.kind, rpc.service, rpc.method).observe(seconds)
@@ -206,7 +212,7 @@ class TelemetryInterceptor(aio.ServerInterceptor):
         level = logging.DEBUG if rpc.service in _QUIET_SERVICES else logging.INFO
         if access_log.isEnabledFor(level):
             duration_ms = round(seconds * 1000, 3)
-            peer = context.peer()
+            peer = peer_of()
             access_log.log(
                 level,
                 "%s %s %.1fms %s",
@@ -241,7 +247,7 @@ def _status_of(context: Context) -> grpc.StatusCode | None:
 _DEADLINE_SLACK_SECONDS = 0.1
 
 
-def _cancelled_status(context: Context) -> grpc.StatusCode:
-    remaining = context.time_remaining()
+def _cancelled_status(remaining: float | None) -> grpc.StatusCode:
+    """The code of a cancelled call, given the seconds that were left before its deadline."""
     expired = remaining is not None and remaining <= _DEADLINE_SLACK_SECONDS
     return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED

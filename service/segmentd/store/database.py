@@ -191,7 +191,7 @@ def _create_postgresql_engine(url: URL, settings: DatabaseSettings) -> AsyncEngi
 def _create_sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
     if url.database in (None, "", ":memory:") or (url.query.get("mode") == "memory"):
         # Each connection of an in-memory database is a database of its own, and the
-        # service's connections (its pool, its point-operation threads) must share one.
+        # service's connections (its pool, its inline point operations) must share one.
         raise ValueError("an in-memory SQLite database cannot be shared: give sqlite:///PATH")
     engine = create_async_engine(
         url,
