@@ -79,6 +79,30 @@ async def test_user_list__create_get_list_delete(lists):
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+async def test_page_tokens__of_another_listing__invalid_argument_naming_the_listing(lists, segments):
+    # Given: a next-page token of each listing by name
+    for name in ("a", "b"):
+        await _create(lists, name)
+        rule = {"condition": {"attribute": "plan", "operator": "EQUALS", "value": name}}
+        await create_segment(segments, {"name": name, "rule": rule})
+    list_token = (await lists.ListUserLists(user_lists_pb2.ListUserListsRequest(page_size=1))).next_page_token
+    segment_token = (
+        await segments.ListSegments(segments_pb2.ListSegmentsRequest(page_size=1))
+    ).next_page_token
+
+    # When: each is given to the other listing
+    with pytest.raises(grpc.aio.AioRpcError) as to_lists:
+        await lists.ListUserLists(user_lists_pb2.ListUserListsRequest(page_token=segment_token))
+    with pytest.raises(grpc.aio.AioRpcError) as to_segments:
+        await segments.ListSegments(segments_pb2.ListSegmentsRequest(page_token=list_token))
+
+    # Then: refused, naming the field and the listing that was called
+    assert to_lists.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert to_lists.value.details() == "page_token: is not a token issued by ListUserLists"
+    assert to_segments.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert to_segments.value.details() == "page_token: is not a token issued by ListSegments"
+
+
 async def test_user_list__add_remove_replace__member_counts(lists):
     await _create(lists)
 

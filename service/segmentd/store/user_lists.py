@@ -137,12 +137,12 @@ class UserListRepository:
             StoreUnavailable: the database cannot be reached.
         """
         size = effective_page_size(page_size)
-        after = decode_page_token(page_token, {})
+        after = decode_page_token(page_token, {}, "ListUserLists")
         query = select(UserListRow).where(UserListRow.name > after).order_by(UserListRow.name).limit(size + 1)
         async with read_session(self._sessions) as session:
             rows = (await session.scalars(query)).all()
         lists = tuple(_user_list(row) for row in rows[:size])
-        token = encode_page_token(lists[-1].name, {}) if len(rows) > size else ""
+        token = encode_page_token(lists[-1].name, {}, "ListUserLists") if len(rows) > size else ""
         return UserListPage(lists, token)
 
     @store_operation
