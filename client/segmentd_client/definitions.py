@@ -24,10 +24,11 @@ class DefinitionError(ValueError):
     """A definition file cannot be read or holds no valid definitions; the message names it."""
 
 
-def load_definitions(path: str | Path) -> list[dict[str, Any]]:
+def load_definitions(path: str | Path, *, recursive: bool = False) -> list[dict[str, Any]]:
     """Return the segment definitions of a file, or of every definition file in a folder.
 
-    A folder's files are read in name order (not recursively).
+    A folder's files are read in name order; with ``recursive``, its subfolders' too (by
+    path; hidden folders and files, such as ``.git``, are skipped).
 
     Raises:
         DefinitionError: a file is missing, unreadable, of an unknown type, or does not
@@ -35,7 +36,14 @@ def load_definitions(path: str | Path) -> list[dict[str, Any]]:
     """
     path = Path(path)
     if path.is_dir():
-        files = sorted(file for file in path.iterdir() if file.suffix.lower() in YAML_BY_SUFFIX)
+        candidates = path.rglob("*") if recursive else path.iterdir()
+        files = sorted(
+            file
+            for file in candidates
+            if file.suffix.lower() in YAML_BY_SUFFIX
+            and file.is_file()
+            and not any(part.startswith(".") for part in file.relative_to(path).parts)
+        )
         return [definition for file in files for definition in _load_file(file)]
     return _load_file(path)
 

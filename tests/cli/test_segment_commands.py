@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from segmentd.cli.common import EXIT_CONFLICT, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
+from segmentd_client.definitions import load_definitions
 from tests.cli.conftest import Segmentd
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "segments"
@@ -39,6 +40,17 @@ async def test_apply__examples_folder__dependency_order_then_idempotent(segmentd
         "unchanged promoters",
         "unchanged upgrade-candidates",
     ]
+
+
+async def test_apply__recursive__the_starter_library_in_the_subfolder_too(segmentd: Segmentd):
+    # When
+    flat = await segmentd("apply", "-f", str(EXAMPLES), "--dry-run")
+    recursive = await segmentd("apply", "-R", "-f", str(EXAMPLES), "--dry-run")
+    # Then: the examples' own four, then with -R the starter library's as well
+    assert flat.status == EXIT_OK and recursive.status == EXIT_OK, recursive.err
+    starter = load_definitions(EXAMPLES / "starter")
+    assert len(flat.out.splitlines()) == 4
+    assert len(recursive.out.splitlines()) == 4 + len(starter) > 4
 
 
 async def test_apply__changed_file__updated_with_versions_and_dry_run_writes_nothing(

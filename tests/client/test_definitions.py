@@ -28,6 +28,21 @@ def test_load_definitions__json_list_yaml_and_folder(tmp_path: Path):
     assert load_definitions(tmp_path / "c.yml") == [{"name": "c", "rule": {"none": {}}}]
 
 
+def test_load_definitions__recursive__subfolders_by_path_hidden_ones_skipped(tmp_path: Path):
+    # Given: definitions in a folder, its subfolders, and a hidden folder
+    (tmp_path / "z.yml").write_text("name: z\nrule: {all: {}}\n")
+    (tmp_path / "starter" / "deep").mkdir(parents=True)
+    (tmp_path / "starter" / "b.yml").write_text("name: b\nrule: {all: {}}\n")
+    (tmp_path / "starter" / "deep" / "a.yml").write_text("name: a\nrule: {all: {}}\n")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.json").write_text("{}")
+
+    # When / Then: without recursive, the folder's own files only; with it, every subfolder
+    assert [definition["name"] for definition in load_definitions(tmp_path)] == ["z"]
+    found = load_definitions(tmp_path, recursive=True)
+    assert [definition["name"] for definition in found] == ["b", "a", "z"]  # starter/b < starter/deep/a
+
+
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [

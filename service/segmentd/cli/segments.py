@@ -23,9 +23,10 @@ from segmentd_client import Client, Segment
     type=click.Path(exists=True, path_type=Path),
     help="A JSON or YAML file, or a folder of them (repeatable).",
 )
+@click.option("-R", "--recursive", is_flag=True, help="Read the folders given with -f and their subfolders.")
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 @client_command
-def apply(paths: tuple[Path, ...], dry_run: bool, client: Client) -> int:
+def apply(paths: tuple[Path, ...], recursive: bool, dry_run: bool, client: Client) -> int:
     """Create or update segments from definition files, idempotently.
 
     Each file holds one segment or a list, in the definition form (name, description,
@@ -35,11 +36,12 @@ def apply(paths: tuple[Path, ...], dry_run: bool, client: Client) -> int:
     \b
     Example:
       segmentd apply -f examples/segments/
+      segmentd apply -R -f examples/segments/        # the starter library in starter/ too
       segmentd apply -f free.yaml -f upgrade-candidates.json --dry-run
     """
     from segmentd_client.definitions import load_definitions
 
-    definitions = [definition for path in paths for definition in load_definitions(path)]
+    definitions = [definition for path in paths for definition in load_definitions(path, recursive=recursive)]
     if not definitions:
         fail(EXIT_INVALID, f"no segment definitions (.json, .yaml, .yml) in {', '.join(map(str, paths))}")
     for result in client.apply_segments(definitions, dry_run=dry_run):
