@@ -103,10 +103,22 @@ class RunningServer:
 async def start_server(settings: Settings) -> RunningServer:
     """Build the application from ``settings`` and start serving; return once listening.
 
+    When start-up fails partway (a migration, a TLS file, a port in use), what was already
+    built (the engine, telemetry's listener, the server) is released before the error
+    propagates.
+
     Raises:
         TLSFilesError: a TLS file named in ``settings`` cannot be read.
     """
+    async with contextlib.AsyncExitStack() as built:
+        running = await _start(settings, built)
+        built.pop_all()  # started: the RunningServer owns it all now
+    return running
+
+
+async def _start(settings: Settings, built: contextlib.AsyncExitStack) -> RunningServer:  # noqa: PLR0915 - the wiring, in order
     engine = create_engine(settings.database_url, database_settings(settings))
+    built.push_async_callback(engine.dispose)
     if settings.migrate:
         await migrate(engine)
     sessions = create_sessionmaker(engine)
@@ -132,6 +144,7 @@ async def start_server(settings: Settings) -> RunningServer:
 
     # Metrics, access log and tracing; started before aio.server(), which tracing instruments.
     telemetry = await Telemetry.start(settings, engine, caches={"profiles": profile_cache})
+    built.push_async_callback(telemetry.close)
     server = aio.server(
         # Telemetry outermost, so refused calls are counted under their codes too; decoding
         # innermost, so the metrics and access log see its INVALID_ARGUMENT.
@@ -159,6 +172,7 @@ async def start_server(settings: Settings) -> RunningServer:
         _user_list_servicer(engine, sessions, profile_cache), server
     )
     health_servicer = _add_health_and_reflection(server)
+    built.push_async_callback(server.stop, 0)
     port = _listen(server, settings)
     await server.start()
     running = RunningServer(
@@ -166,6 +180,7 @@ async def start_server(settings: Settings) -> RunningServer:
     )
     if engine.dialect.name == "postgresql":
         running.listener = ChangeListener(engine.url, _cache_invalidation(catalog, profile_cache))
+        built.push_async_callback(running.listener.stop)
         running.listener.start()
     await _set_health(health_servicer, await ping(engine))
     running._tasks.append(asyncio.create_task(_watch_store(engine, health_servicer)))

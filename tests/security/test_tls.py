@@ -15,6 +15,7 @@ from segmentd.security.tls import TLSFilesError
 from segmentd.server import RunningServer, start_server
 from segmentd_client import TLS, AsyncClient, Client, errors
 from tests.cli.conftest import Segmentd, run_segmentd
+from tests.observability.conftest import free_port
 from tests.security.certificates import Authority, make_authority
 from tests.security.conftest import issue_key
 
@@ -172,6 +173,31 @@ async def test_server__unreadable_tls_file__refuses_to_start(
     )
     with pytest.raises(TLSFilesError, match="tls_cert: cannot read"):
         await start_server(settings)
+
+
+async def test_server__start_fails_partway__what_was_built_is_released(
+    store_url: str, authority: Authority, tmp_path: Path
+):
+    # Given: a start-up that fails after the metrics listener is up (the TLS file comes later)
+    metrics_port = free_port()
+    broken = settings_for_tests(
+        database_url=store_url,
+        migrate=False,
+        host="127.0.0.1",
+        metrics_port=metrics_port,
+        tls_cert=str(tmp_path / "missing.pem"),
+        tls_key=str(authority.server.key),
+    )
+    with pytest.raises(TLSFilesError):
+        await start_server(broken)
+
+    # When: a server starts on the same metrics port
+    running = await start_server(
+        settings_for_tests(database_url=store_url, migrate=False, host="127.0.0.1", metrics_port=metrics_port)
+    )
+
+    # Then: the failed start left the port free
+    await running.stop(None)
 
 
 async def test_serve__unreadable_tls_file__usage_error(segmentd: Segmentd, store_url: str, tmp_path: Path):
