@@ -22,6 +22,7 @@ PostgreSQL tests are skipped when the server does not answer, unless
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -92,6 +93,23 @@ def postgres_database_url() -> Iterator[str]:
     asyncio.run(migrate(url))
     yield url
     asyncio.run(drop_database(name))
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Undo what a test's in-process ``serve`` or ``migrate`` did to the root logger.
+
+    Both configure logging for the process (``basicConfig(force=True)``); left in place, the
+    level and handlers they set would change how every later test of the process logs.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
