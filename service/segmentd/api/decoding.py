@@ -17,20 +17,18 @@ requests; only messages whose bytes hold a zero byte are walked:
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError, Message
 from grpc import aio
 
+from segmentd.api.handlers import Behavior, Handler, WrappingInterceptor, behavior_of, rebuilt
 from segmentd.api.strings import nul_field
 
 Context = aio.ServicerContext[Any, Any]
-Behavior = Callable[..., Any]
-_Request = TypeVar("_Request")
-_Response = TypeVar("_Response")
 
 #: What the client is told; the parser's own text names internals (upb, class names).
 UNDECODABLE_MESSAGE = (
@@ -119,41 +117,10 @@ def _stream_request(behavior: Behavior) -> Behavior:
     return unary
 
 
-class DecodingInterceptor(aio.ServerInterceptor):
-    """Answers INVALID_ARGUMENT for undecodable requests and NUL characters (module docstring).
+class DecodingInterceptor(WrappingInterceptor):
+    """Answers INVALID_ARGUMENT for undecodable requests and NUL characters (module docstring)."""
 
-    Each method's handler is wrapped once, on its first call, and reused.
-    """
-
-    def __init__(self) -> None:
-        self._wrapped: dict[tuple[str, int], grpc.RpcMethodHandler[Any, Any]] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[_Request, _Response] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[_Request, _Response] | None:
-        """Return the called method's handler with a deserializer that never raises."""
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        key = (handler_call_details.method, id(handler))
-        wrapped = self._wrapped.get(key)
-        if wrapped is None:
-            wrapped = self._wrapped[key] = _wrap(handler)
-        return wrapped
-
-
-def _wrap(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
-    codecs = (_safe(handler.request_deserializer), handler.response_serializer)
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(_unary_request(handler.unary_unary), *codecs)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(_unary_request(handler.unary_stream), *codecs)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(_stream_request(handler.stream_unary), *codecs)
-    if handler.stream_stream:
-        return grpc.stream_stream_rpc_method_handler(_stream_request(handler.stream_stream), *codecs)
-    return handler  # pragma: no cover - every gRPC handler has one of the four shapes
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        """The handler with a deserializer that never raises, refusing what it could not decode."""
+        wrap_behavior = _stream_request if handler.request_streaming else _unary_request
+        return rebuilt(handler, wrap_behavior(behavior_of(handler)), _safe(handler.request_deserializer))

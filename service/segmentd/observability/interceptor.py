@@ -18,24 +18,21 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from grpc import aio
 
+from segmentd.api.handlers import Behavior, Handler, WrappingInterceptor, behavior_of, rebuilt
 from segmentd.observability.metrics import ServerMetrics
 from segmentd_client.v1 import evaluation_pb2
 
 access_log = logging.getLogger("segmentd.access")
 
 Context = aio.ServicerContext[Any, Any]
-#: A servicer method: ``(request or request iterator, context)`` -> response, or an async generator.
-Behavior = Callable[..., Any]
-_Request = TypeVar("_Request")
-_Response = TypeVar("_Response")
 
 #: The ``grpc_type`` label, as the Prometheus gRPC interceptors spell it.
 _TYPE_BY_STREAMING = {
@@ -82,11 +79,8 @@ def _member_rows(message: object) -> int:
 SLOW_CALL_SECONDS = 1.0
 
 
-class TelemetryInterceptor(aio.ServerInterceptor):
+class TelemetryInterceptor(WrappingInterceptor):
     """Records metrics (when ``metrics`` is given) and logs access lines as ``access_log`` says.
-
-    Each method's handler is wrapped once, on its first call, and reused: the hot path pays
-    for one dictionary lookup, not for building a handler.
 
     Args:
         metrics: where to count; ``None`` when metrics are off.
@@ -95,46 +89,16 @@ class TelemetryInterceptor(aio.ServerInterceptor):
     """
 
     def __init__(self, metrics: ServerMetrics | None, access_log: str = "all") -> None:
+        super().__init__()
         self._metrics = metrics
         self._log_every_call = access_log == "all"
         self._log_nothing = access_log == "off"
-        self._wrapped: dict[tuple[str, int], grpc.RpcMethodHandler[Any, Any]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[_Request, _Response] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[_Request, _Response] | None:
-        """Wrap the handler of the called method (an unknown method is left to gRPC)."""
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        key = (handler_call_details.method, id(handler))
-        wrapped = self._wrapped.get(key)
-        if wrapped is None:
-            wrapped = self._wrapped[key] = self._wrap(Rpc.of(handler_call_details.method, handler), handler)
-        return wrapped
-
-    def _wrap(self, rpc: Rpc, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary_response(rpc, handler.unary_unary), *_codecs(handler)
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                self._unary_response(rpc, handler.stream_unary), *_codecs(handler)
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                self._stream_response(rpc, handler.unary_stream), *_codecs(handler)
-            )
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(
-                self._stream_response(rpc, handler.stream_stream), *_codecs(handler)
-            )
-        return handler
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        """The handler, observed: counted, timed and logged."""
+        rpc = Rpc.of(method, handler)
+        observe = self._stream_response if handler.response_streaming else self._unary_response
+        return rebuilt(handler, observe(rpc, behavior_of(handler)))
 
     def _unary_response(self, rpc: Rpc, behavior: Behavior) -> Behavior:
         async def observed(request: Any, context: Context) -> Any:
@@ -228,10 +192,6 @@ class TelemetryInterceptor(aio.ServerInterceptor):
                     "peer": peer,
                 },
             )
-
-
-def _codecs(handler: grpc.RpcMethodHandler[Any, Any]) -> tuple[Any, Any]:
-    return handler.request_deserializer, handler.response_serializer
 
 
 def _status_of(context: Context) -> grpc.StatusCode | None:

@@ -21,6 +21,7 @@ import grpc
 from grpc import aio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from segmentd.api.handlers import rebuilt
 from segmentd.config import Settings
 from segmentd.errors import StoreUnavailable
 from segmentd.security.keys import bearer_key
@@ -142,11 +143,4 @@ def _refusing_handler(
         await context.abort(code, message)
         yield  # pragma: no cover - abort raises; the yield makes this an async generator
 
-    codecs = (handler.request_deserializer, handler.response_serializer)
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(refuse, *codecs)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(refuse, *codecs)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(refuse_stream, *codecs)
-    return grpc.stream_stream_rpc_method_handler(refuse_stream, *codecs)
+    return rebuilt(handler, refuse_stream if handler.response_streaming else refuse)
