@@ -154,7 +154,8 @@ def test_client_readme_script__exports_the_members(served: str, capsys: pytest.C
     # Given: the tour's data
     for language, text in _blocks(TOUR):
         for step in _console_steps(text) if language == "console" else []:
-            if " apply " in step.command or " import " in step.command or " events " in step.command:
+            loads = (" apply ", " segmentd import ", " events ")
+            if any(word in step.command for word in loads):
                 _run(step, capsys)
     # When
     (script,) = [
