@@ -16,13 +16,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import resource
 import shutil
 import statistics
 import struct
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,7 @@ import asyncpg
 import grpc
 import workload
 from google.protobuf import json_format
-from harness import Server, start_server
+from harness import Server, start_server, tree_cpu_seconds
 
 from segmentd_client.v1 import (
     evaluation_pb2,
@@ -84,6 +87,28 @@ def request_body(user_id: str, folder: Path) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class Round:
+    """One h2load run: its calls/s, and the cores the servers and h2load kept busy meanwhile."""
+
+    rate: float
+    server_cores: float
+    h2load_cores: float
+
+
+def measured(server: Server, body: Path, requests: int) -> Round:
+    """Run h2load once against ``server``, reading the CPU both used."""
+    server_before = tree_cpu_seconds(server.process.pid)
+    load_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    rate = h2load(server.port, body, requests)
+    elapsed = time.perf_counter() - started
+    load_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_cpu = (load_after.ru_utime - load_before.ru_utime) + (load_after.ru_stime - load_before.ru_stime)
+    server_cpu = tree_cpu_seconds(server.process.pid) - server_before
+    return Round(rate, server_cpu / elapsed, load_cpu / elapsed)
+
+
 def h2load(port: int, body: Path, requests: int) -> float:
     """Run h2load once; return calls/s (refusing a run in which any call failed)."""
     command = [
@@ -112,16 +137,20 @@ async def run(arguments: argparse.Namespace, folder: Path) -> None:
         body = request_body(user_id, folder)
         for _, server in servers:
             h2load(server.port, body, 2000)  # warm every worker's caches and connections
-        rates: dict[str, list[float]] = {name: [] for name, _ in servers}
+        rounds: dict[str, list[Round]] = {name: [] for name, _ in servers}
         for number in range(arguments.rounds):
             for name, server in servers if number % 2 == 0 else servers[::-1]:
-                rates[name].append(h2load(server.port, body, arguments.requests))
+                rounds[name].append(measured(server, body, arguments.requests))
     finally:
         one.stop()
         two.stop()
-    medians = {name: statistics.median(values) for name, values in rates.items()}
-    for name, values in rates.items():
-        print(f"{name:10} {medians[name]:>9.0f} calls/s (rounds: {', '.join(f'{v:.0f}' for v in values)})")
+    medians = {name: statistics.median(r.rate for r in runs) for name, runs in rounds.items()}
+    for name, runs in rounds.items():
+        print(
+            f"{name:10} {medians[name]:>9.0f} calls/s (rounds: {', '.join(f'{r.rate:.0f}' for r in runs)}); "
+            f"cores busy: servers {statistics.median(r.server_cores for r in runs):.2f}, "
+            f"h2load {statistics.median(r.h2load_cores for r in runs):.2f}"
+        )
     print(f"2 workers / 1 worker: {medians['2 workers'] / medians['1 worker']:.2f}x")
 
 
