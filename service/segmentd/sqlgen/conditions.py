@@ -79,12 +79,35 @@ def _equals_any(value: JsonValueSql, items: Sequence[Scalar], ignore_case: bool)
     return any_of(tests)
 
 
+def _differs_from_all(value: JsonValueSql, items: Sequence[Scalar], ignore_case: bool) -> ColumnElement[bool]:
+    if ignore_case:
+        return not_(two_valued(_equals_any(value, items, ignore_case)))
+    return value.differs_from_all(items)
+
+
 def _equals(condition: Condition, value: JsonValueSql, _scope: Scope) -> ColumnElement[bool]:
     return _equals_any(value, [cast("Scalar", condition.value)], condition.ignore_case)
 
 
 def _in(condition: Condition, value: JsonValueSql, _scope: Scope) -> ColumnElement[bool]:
     return _equals_any(value, cast("list[Scalar]", condition.value), condition.ignore_case)
+
+
+def _not_equal(condition: Condition, value: JsonValueSql, _scope: Scope) -> ColumnElement[bool]:
+    return _differs_from_all(value, [cast("Scalar", condition.value)], condition.ignore_case)
+
+
+def _not_in(condition: Condition, value: JsonValueSql, _scope: Scope) -> ColumnElement[bool]:
+    return _differs_from_all(value, cast("list[Scalar]", condition.value), condition.ignore_case)
+
+
+def _present_and(builder: ConditionBuilder) -> ConditionBuilder:
+    """``NOT_EQUALS``, ``NOT_IN``: the trait is present and ``builder`` (a negation) holds."""
+
+    def negated(condition: Condition, value: JsonValueSql, scope: Scope) -> ColumnElement[bool]:
+        return and_(value.is_present(), builder(condition, value, scope))
+
+    return negated
 
 
 def _list_contains(value: JsonValueSql, item: Scalar, ignore_case: bool) -> ColumnElement[bool]:
@@ -198,13 +221,13 @@ def _percentile(comparison: Comparison) -> ConditionBuilder:
 #: The SQL builder of every operator.
 CONDITION_BUILDERS_BY_OPERATOR: Final[dict[Operator, ConditionBuilder]] = {
     op.EQUALS: _equals,
-    op.NOT_EQUALS: _present_and_not(_equals),
+    op.NOT_EQUALS: _present_and(_not_equal),
     op.LESS_THAN: _ordering(operator.lt),
     op.LESS_THAN_OR_EQUALS: _ordering(operator.le),
     op.GREATER_THAN: _ordering(operator.gt),
     op.GREATER_THAN_OR_EQUALS: _ordering(operator.ge),
     op.IN: _in,
-    op.NOT_IN: _present_and_not(_in),
+    op.NOT_IN: _present_and(_not_in),
     op.CONTAINS: _contains,
     op.NOT_CONTAINS: _present_and_not(_contains),
     op.STARTS_WITH: _starts_with,
@@ -222,4 +245,11 @@ CONDITION_BUILDERS_BY_OPERATOR: Final[dict[Operator, ConditionBuilder]] = {
     op.SEMVER_GREATER_THAN: _semver(1),
     op.PERCENTILE_AT_MOST: _percentile(operator.le),
     op.PERCENTILE_AT_LEAST: _percentile(operator.ge),
+}
+
+#: Two-valued SQL for "the condition does not hold", where it is cheaper than ``NOT`` of the
+#: builder's (``none`` groups use it): equality tests negated without containment.
+NEGATED_BUILDERS_BY_OPERATOR: Final[dict[Operator, ConditionBuilder]] = {
+    op.EQUALS: _not_equal,
+    op.IN: _not_in,
 }

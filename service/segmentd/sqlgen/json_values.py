@@ -35,6 +35,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -120,6 +121,10 @@ class JsonValueSql(ABC):
     def equals_any_exact(self, items: Sequence[Scalar]) -> ColumnElement[bool]:
         """Whether the value equals one of ``items`` (same JSON type, numbers by value); never NULL."""
 
+    def differs_from_all(self, items: Sequence[Scalar]) -> ColumnElement[bool]:
+        """Whether the value (missing or not) equals none of ``items``; never NULL."""
+        return ~two_valued(self.equals_any_exact(items))
+
     @abstractmethod
     def elements(self) -> tuple[FromClause, JsonValueSql]:
         """A table of the value's elements when it is a list (none otherwise), and an element."""
@@ -174,6 +179,14 @@ class PostgresJson(JsonValueSql):
     def equals_any_exact(self, items: Sequence[Scalar]) -> ColumnElement[bool]:  # noqa: D102
         # jsonb equality is the semantics' equality: types must match, 1 = 1.0, strings bytewise.
         return two_valued(self.jsonb.in_([literal(item, JSONB) for item in items]))
+
+    def differs_from_all(self, items: Sequence[Scalar]) -> ColumnElement[bool]:  # noqa: D102
+        # One extraction and comparison per row: cheaper than NOT (traits @> ...), which no
+        # index can serve anyway, and `x IS DISTINCT FROM c` is the clause a DBA would write.
+        constants = [literal(item, JSONB) for item in items]
+        if len(constants) == 1:
+            return self.jsonb.is_distinct_from(constants[0])
+        return func.coalesce(self.jsonb.not_in(constants), true(), type_=Boolean)
 
     def elements(self) -> tuple[FromClause, JsonValueSql]:  # noqa: D102
         # jsonb_array_elements raises on a non-array: feed it an empty array instead.
