@@ -45,7 +45,7 @@ _PLAN_PER_EXECUTION: Final = "SET LOCAL plan_cache_mode = force_custom_plan"
 # more to start than they save, and a streamed cursor (the baseline) never gets them either.
 _LISTING_SETTINGS: Final = f"{_PLAN_PER_EXECUTION}; SET LOCAL max_parallel_workers_per_gather = 0"
 #: Chunks read by one query: each query costs a few round trips, which 1,000 ids do not pay for.
-DEFAULT_CHUNKS_PER_QUERY = 8
+DEFAULT_CHUNKS_PER_QUERY = 32
 #: The widest range of profiles one query reads, in queries' worth of ids (a sparse segment's).
 MAX_SPAN_QUERIES = 1_024
 
