@@ -1,6 +1,6 @@
 """Bulk import of profiles: stage the whole stream, then one upsert, all or nothing.
 
-    batches ─> TEMP segmentd_import_staging(seq, user_id, traits, ...)   PostgreSQL: COPY; SQLite: executemany
+    batches ─> TEMP segmentd_import_staging(seq, user_id, traits, ...)  PostgreSQL: one COPY; SQLite: inserts
             ─> INSERT INTO profiles SELECT <last seq per user_id> ON CONFLICT (user_id) DO UPDATE
             ─> users whose merged traits exceed 64 KiB: refused (or left out, on request) ─> COMMIT
 
@@ -127,9 +127,11 @@ class BulkImporter:
             raw = (await connection.get_raw_connection()).driver_connection
             if raw is None:  # pragma: no cover - a checked-out connection always has one
                 raise RuntimeError("no asyncpg connection")
-            async for batch in batches:
-                records = [postgresql_record(*profile) for profile in batch]
-                await raw.copy_records_to_table(STAGING_NAME, records=records, columns=STAGING.c.keys())
+            # One COPY fed as the stream arrives: PostgreSQL stores each buffer while the server
+            # decodes and checks the next profiles (one COPY per batch would take turns). An
+            # error of the stream aborts the COPY and is raised as it is.
+            records = (postgresql_record(*profile) async for batch in batches for profile in batch)
+            await raw.copy_records_to_table(STAGING_NAME, records=records, columns=STAGING.c.keys())
             # Temporary tables are never analysed automatically: without it the planner guesses.
             await connection.execute(text(f"CREATE INDEX ON {STAGING_NAME} (user_id, seq)"))
             await connection.execute(text(f"ANALYZE {STAGING_NAME}"))

@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, Final, cast
 
 from sqlalchemy import ColumnElement, Select, Table, exists, func, select, text
 from sqlalchemy.engine import Dialect
@@ -48,6 +49,20 @@ _LISTING_SETTINGS: Final = f"{_PLAN_PER_EXECUTION}; SET LOCAL max_parallel_worke
 DEFAULT_CHUNKS_PER_QUERY = 32
 #: The widest range of profiles one query reads, in queries' worth of ids (a sparse segment's).
 MAX_SPAN_QUERIES = 1_024
+
+
+@dataclass(frozen=True, slots=True)
+class _Resume:
+    """Where a listing's next query starts, how many profiles it covers, how many ids it may read."""
+
+    after: str
+    span: int
+    remaining: int | None
+    query_size: int
+
+    @property
+    def size(self) -> int:
+        return self.query_size if self.remaining is None else min(self.query_size, self.remaining)
 
 
 class MemberQueries:
@@ -94,21 +109,40 @@ class MemberQueries:
             ResourceExhausted: every listing connection stayed busy for the acquire timeout.
             StoreUnavailable: the database cannot be reached.
         """
-        after, remaining, span = after_user_id, limit, self._query_size
-        while remaining is None or remaining > 0:
-            size = self._query_size if remaining is None else min(self._query_size, remaining)
-            members, upper = await self._read_range(condition, after, span, size)
-            for start in range(0, len(members), self._chunk_size):
-                yield members[start : start + self._chunk_size]
-            if len(members) == size:  # the range may hold more: resume after the last member
-                after, span = members[-1], max(self._query_size, span // 2)
-            elif upper is None:  # the range reached the last profile
-                return
-            else:
-                after = upper
-                if len(members) < size // 2:
-                    span = min(span * 2, self._query_size * MAX_SPAN_QUERIES)
-            remaining = None if remaining is None else remaining - len(members)
+        resume: _Resume | None = _Resume(after_user_id, self._query_size, limit, self._query_size)
+        reading = self._read_next(condition, resume)
+        try:
+            while reading is not None:
+                members, upper = await reading
+                resume = self._advance(cast("_Resume", resume), members, upper)
+                # The next query runs while these ids go out; it holds a connection only while
+                # it runs, never while the reader is slow, and its result waits in memory.
+                reading = self._read_next(condition, resume)
+                for start in range(0, len(members), self._chunk_size):
+                    yield members[start : start + self._chunk_size]
+        finally:
+            if reading is not None:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+
+    def _read_next(
+        self, condition: ColumnElement[bool], resume: _Resume | None
+    ) -> asyncio.Task[tuple[list[str], str | None]] | None:
+        if resume is None or resume.size <= 0:
+            return None
+        return asyncio.create_task(self._read_range(condition, resume.after, resume.span, resume.size))
+
+    def _advance(self, resume: _Resume, members: list[str], upper: str | None) -> _Resume | None:
+        """Where the listing resumes after a query found ``members`` in the range up to ``upper``."""
+        remaining = None if resume.remaining is None else resume.remaining - len(members)
+        if len(members) == resume.size:  # the range may hold more: resume after the last member
+            return _Resume(members[-1], max(self._query_size, resume.span // 2), remaining, self._query_size)
+        if upper is None:  # the range reached the last profile
+            return None
+        span = resume.span
+        if len(members) < resume.size // 2:
+            span = min(span * 2, self._query_size * MAX_SPAN_QUERIES)
+        return _Resume(upper, span, remaining, self._query_size)
 
     async def _read_range(
         self, condition: ColumnElement[bool], after: str, span: int, size: int
