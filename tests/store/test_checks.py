@@ -21,11 +21,11 @@ def test_has_control__every_code_point__exactly_category_cc():
     assert mismatches == []
 
 
-class _Mapping(dict):  # a subclass: the exact-type fast paths do not apply
+class _Mapping(dict[str, object]):  # a subclass: the exact-type fast paths do not apply
     pass
 
 
-class _List(list):
+class _List(list[object]):
     pass
 
 

@@ -7,12 +7,13 @@ reach the database unchanged (JSONB values, expanded IN lists, dates, times).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Boolean, delete, func, insert, select, text
+from sqlalchemy import Boolean, delete, func, insert, select, text, true
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -132,3 +133,25 @@ async def test_stream__planner_filters_and_sorts__each_profile_tested_about_once
         assert tests <= 2 * 400
     finally:
         await engine.dispose()
+
+
+async def test_stream__closed_after_first_chunk__read_ahead_cancelled_and_nothing_held(engine):
+    # Given: a listing that reads its next range while the first chunk is consumed
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(profiles),
+            [
+                {"user_id": f"u{i:02}", "traits": {}, "create_time": _CREATED, "update_time": _CREATED}
+                for i in range(20)
+            ],
+        )
+    stream = MemberQueries(engine, chunk_size=2, chunks_per_query=1).stream(true())
+
+    # When
+    first = await anext(stream)
+    await stream.aclose()
+
+    # Then
+    assert first == ["u00", "u01"]
+    assert engine.pool.checkedout() == 0
+    assert [task for task in asyncio.all_tasks() if task is not asyncio.current_task()] == []
