@@ -125,15 +125,17 @@ def check_traits(traits: object, field: str) -> dict[str, Any]:
     return dict(traits)
 
 
-def check_traits_size(traits: Mapping[str, Any], field: str) -> None:
-    """Refuse traits over 64 KiB as compact UTF-8 JSON.
+def check_traits_size(traits: Mapping[str, Any], field: str) -> str:
+    """Refuse traits over 64 KiB as compact UTF-8 JSON; return that JSON.
 
     Raises:
         InvalidArgument: naming ``field``.
     """
-    size = len(json.dumps(traits, ensure_ascii=False, separators=(",", ":")).encode())
+    text = json.dumps(traits, ensure_ascii=False, separators=(",", ":"))
+    size = len(text.encode())
     if size > MAX_TRAITS_BYTES:
         raise InvalidArgument(field, f"are {size} bytes as JSON; at most {MAX_TRAITS_BYTES} are allowed")
+    return text
 
 
 def _check_name(value: object, field: str, max_length: int) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Insert, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -41,8 +41,22 @@ from segmentd.store.import_sql import (
 )
 from segmentd.store.sqlite_inline import WRITE_LOCK_OPTION, one_writer
 
-#: ``(position in the stream, user_id, traits as sent)``; a later position wins.
-StagedProfile = tuple[int, str, Mapping[str, Any]]
+
+class StagedProfile(NamedTuple):
+    """A profile of the stream; a later position wins.
+
+    Attributes:
+        position: its position in the stream.
+        user_id: its user id.
+        traits: the traits as sent (null values delete keys).
+        sent_json: the compact JSON of ``traits`` without the null keys, when the caller has
+            it already (it measured it for the size limit): PostgreSQL stages it as it is.
+    """
+
+    position: int
+    user_id: str
+    traits: Mapping[str, Any]
+    sent_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +165,7 @@ async def _import_sqlite(
             async for batch in batches:
                 rows = [
                     {"seq": seq, "user_id": user_id, "traits": compact_json(traits)}
-                    for seq, user_id, traits in batch
+                    for seq, user_id, traits, _ in batch
                 ]
                 await connection.execute(insert_row, rows)
         await connection.run_sync(register_merge_function)

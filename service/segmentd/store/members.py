@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -98,7 +98,7 @@ class MemberQueries:
 
     async def stream(
         self, condition: ColumnElement[bool], *, after_user_id: str = "", limit: int | None = None
-    ) -> AsyncIterator[list[str]]:
+    ) -> AsyncGenerator[list[str], None]:
         """Yield the ids of matching profiles after ``after_user_id``, ascending, in chunks.
 
         The chunks are read by several statements, so they are not one snapshot: a profile
