@@ -173,7 +173,18 @@ def _check_object(value: Mapping[object, object], field: str, depth: int) -> Non
             raise InvalidArgument(
                 field, f"key {key!r} must be a string without quotes, backslashes or control characters"
             )
-        _check_json(item, f"{field}.{key}", depth + 1)
+        if not _is_plain_valid(item):  # most values: no field name to build, no call deeper
+            _check_json(item, f"{field}.{key}", depth + 1)
+
+
+def _is_plain_valid(value: object) -> bool:
+    """Whether ``value`` is an ASCII string without NUL, a finite float, a boolean or None."""
+    kind = type(value)
+    if kind is str:
+        return cast("str", value).isascii() and "\x00" not in cast("str", value)
+    if kind is float:
+        return math.isfinite(cast("float", value))
+    return kind is bool or value is None
 
 
 def _check_array(value: Sequence[object], field: str, depth: int) -> None:
