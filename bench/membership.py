@@ -518,6 +518,7 @@ class LoadResult:
     rpc_call_rates: list[float] = field(default_factory=list)
     copy_profiles: int = 0
     copy_seconds: float = 0.0
+    baseline_copy_seconds: float = 0.0
     generate_seconds: float = 0.0
     vacuum_seconds: float = 0.0
     rpc_cpu: dict[str, float] = field(default_factory=dict)
@@ -532,6 +533,15 @@ class LoadResult:
     @property
     def copy_rows_per_second(self) -> float:
         return self.copy_profiles / self.copy_seconds if self.copy_seconds else 0.0
+
+    @property
+    def baseline_copy_rows_per_second(self) -> float:
+        return self.rpc_profiles / self.baseline_copy_seconds if self.baseline_copy_seconds else 0.0
+
+    @property
+    def import_ratio(self) -> float:
+        rate = self.baseline_copy_rows_per_second
+        return self.rpc_rows_per_second / rate if rate else 0.0
 
 
 async def _requests(messages: Sequence[bytes]) -> AsyncIterator[profiles_pb2.ImportProfilesRequest]:
@@ -594,6 +604,37 @@ async def copy_profiles(
     return time.perf_counter() - started
 
 
+async def copy_baseline(
+    connection: asyncpg.Connection, profiles: Sequence[tuple[str, dict[str, Any]]]
+) -> float:
+    """COPY ``profiles`` into an empty copy of ``profiles`` (its indexes too); return seconds.
+
+    The import's baseline: what PostgreSQL takes to write the same rows with nothing in the
+    way. The records are built before the clock starts, as the import's messages are.
+    """
+    now = datetime.now(UTC)
+    batches = [
+        [
+            (user_id, json.dumps(traits, separators=(",", ":"), ensure_ascii=False), now, now)
+            for user_id, traits in profiles[start : start + 100_000]
+        ]
+        for start in range(0, len(profiles), 100_000)
+    ]
+    await connection.execute("DROP TABLE IF EXISTS bench_copy_baseline")
+    await connection.execute("CREATE TABLE bench_copy_baseline (LIKE profiles INCLUDING ALL)")
+    try:
+        started = time.perf_counter()
+        for records in batches:
+            await connection.copy_records_to_table(
+                "bench_copy_baseline",
+                records=records,
+                columns=["user_id", "traits", "create_time", "update_time"],
+            )
+        return time.perf_counter() - started
+    finally:
+        await connection.execute("DROP TABLE bench_copy_baseline")
+
+
 async def load(arguments: argparse.Namespace, bench: Bench) -> LoadResult:
     connection = bench.monitor
     result = LoadResult(profiles=arguments.profiles)
@@ -604,6 +645,8 @@ async def load(arguments: argparse.Namespace, bench: Bench) -> LoadResult:
     result.rpc_profiles, result.rpc_calls = len(rpc_part), -(-len(rpc_part) // arguments.import_call_size)
     print(f"generated {len(profiles):,} profiles in {result.generate_seconds:.1f} s", flush=True)
     await import_rpc(bench, rpc_part, arguments.import_call_size, result)
+    if rpc_part:
+        result.baseline_copy_seconds = await copy_baseline(connection, rpc_part)
     rest = profiles[len(rpc_part) :]
     if rest:
         print(f"  COPY: the remaining {len(rest):,} profiles straight into profiles ...", flush=True)
@@ -767,6 +810,13 @@ def _load_lines(loaded: LoadResult) -> list[str]:
         f"{loaded.rpc_rows_per_second:,.0f} rows/s  [import rows/s; messages built beforehand in "
         f"{loaded.rpc_build_seconds:.1f} s]",
     ]
+    if loaded.baseline_copy_seconds:
+        lines.append(
+            f"  baseline: COPY of the same {loaded.rpc_profiles:,} rows into an empty table like profiles"
+            f" (same indexes): {loaded.baseline_copy_seconds:.1f} s"
+            f" = {loaded.baseline_copy_rows_per_second:,.0f} rows/s;"
+            f" ImportProfiles ratio {loaded.import_ratio:.2f}"
+        )
     if loaded.rpc_calls > 1:
         lines.append(
             "    per call: " + ", ".join(f"{rate:,.0f}" for rate in loaded.rpc_call_rates) + " rows/s"

@@ -73,11 +73,14 @@ class ImportReport:
     errors: tuple[RejectedProfile, ...]
 
 
-def check_profile(user_id: object, traits: object) -> dict[str, Any]:
+def check_profile(user_id: object, traits: object) -> tuple[dict[str, Any], str]:
     """Check a profile as ``ProfileRepository.upsert`` does; return its traits.
 
     The size limit applies to the traits stored, which contain every non-null trait sent:
     those alone over the limit are refused here, the rest after the merge, by the store.
+
+    Returns:
+        The traits, and the compact JSON of their non-null keys (measured for the limit).
 
     Raises:
         InvalidArgument: naming ``user_id`` or ``traits...``.
@@ -86,8 +89,7 @@ def check_profile(user_id: object, traits: object) -> dict[str, Any]:
         raise traits
     check_user_id(user_id, "user_id")
     sent = check_traits(traits, "traits")
-    check_traits_size({key: value for key, value in sent.items() if value is not None}, "traits")
-    return sent
+    return sent, check_traits_size({key: value for key, value in sent.items() if value is not None}, "traits")
 
 
 class ProfileImporter:
@@ -155,7 +157,7 @@ class _Tally:
         for user_id, traits in batch.profiles:
             self.seen += 1
             try:
-                valid.append((self.seen, user_id, check_profile(user_id, traits)))
+                valid.append(StagedProfile(self.seen, user_id, *check_profile(user_id, traits)))
             except InvalidArgument as exc:
                 self._reject(RejectedProfile(self.seen, exc.field, exc.message))
         return valid

@@ -55,6 +55,16 @@ PROFILES: dict[str, dict[str, Any]] = {
         pytest.param(
             Group("none", (Condition("plan", "NOT_EQUALS", "free"),)), {"free", "empty"}, id="none-not-equals"
         ),
+        pytest.param(
+            Group("none", (Condition("plan", "IN", ["free", "team"]), HAS_MRR)),
+            {"empty"},
+            id="none-of-in-list",
+        ),
+        pytest.param(
+            Group("none", (Condition("plan", "IN", ["FREE"], ignore_case=True),)),
+            {"paying", "empty"},
+            id="none-of-in-list-ignoring-case",
+        ),
     ],
 )
 async def test_group__sql__combines_children(engine, rule, expected):

@@ -34,7 +34,9 @@ async def _batches(*batches: Sequence[StagedProfile]) -> AsyncIterator[Sequence[
 
 
 def _numbered(*profiles: tuple[str, dict[str, Any]], start: int = 1) -> list[StagedProfile]:
-    return [(start + offset, user_id, traits) for offset, (user_id, traits) in enumerate(profiles)]
+    return [
+        StagedProfile(start + offset, user_id, traits) for offset, (user_id, traits) in enumerate(profiles)
+    ]
 
 
 async def _count(engine: AsyncEngine) -> int:
@@ -219,7 +221,10 @@ async def test_import__10k_rows_with_duplicates__one_row_per_user(
     importer: BulkImporter, profiles: ProfileRepository, engine: AsyncEngine
 ) -> None:
     # Given: 10,000 profiles in batches of 1,000; every user 0..999 appears twice
-    rows = [(index + 1, f"user-{index % 9_000:05d}", {"n": index, "plan": "free"}) for index in range(10_000)]
+    rows = [
+        StagedProfile(index + 1, f"user-{index % 9_000:05d}", {"n": index, "plan": "free"})
+        for index in range(10_000)
+    ]
     batches = [rows[start : start + 1_000] for start in range(0, len(rows), 1_000)]
     # When
     result = await importer.import_profiles(_batches(*batches), replace=False)

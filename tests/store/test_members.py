@@ -7,12 +7,15 @@ reach the database unchanged (JSONB values, expanded IN lists, dates, times).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Boolean, delete, func, insert, select, text, true
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from segmentd.engine.rules import Condition, Rule
 from segmentd.sqlgen.compiler import compile_rule_sql
@@ -62,7 +65,7 @@ async def test_stream__random_rules__exactly_the_selected_ids_in_order(engine, p
                 for i, t in enumerate(population)
             ],
         )
-    queries = MemberQueries(engine, chunk_size=3)
+    queries = MemberQueries(engine, chunk_size=2, chunks_per_query=2)
 
     # When
     listed = await _listed(queries, engine, rule)
@@ -87,3 +90,68 @@ async def test_stream__long_in_list_and_case_folding__parameters_expanded(engine
     folded = Condition("s", "IN", ["école", "y"], ignore_case=True)
     assert await _listed(queries, engine, many) == ["a"]
     assert await _listed(queries, engine, folded) == ["c"]
+
+
+async def test_stream__planner_filters_and_sorts__each_profile_tested_about_once(store_url, dialect):
+    # PostgreSQL's planner may answer an unbounded `... ORDER BY user_id LIMIT n` by testing
+    # every remaining row and sorting, once per chunk (it does when a long AND makes it expect
+    # few members): with index scans off, it has no other way. A volatile probe counts the
+    # rows tested.
+    if dialect != "postgresql":
+        pytest.skip("a PostgreSQL planner question")
+    url = make_url(store_url).set(drivername="postgresql+asyncpg")
+    engine = create_async_engine(url, connect_args={"server_settings": {"enable_indexscan": "off"}})
+    try:
+        # Given
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP SEQUENCE IF EXISTS member_probe_tests"))
+            await connection.execute(text("CREATE SEQUENCE member_probe_tests"))
+            await connection.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION member_probe(id text) RETURNS boolean LANGUAGE plpgsql"
+                    " VOLATILE AS $$ BEGIN PERFORM nextval('member_probe_tests');"
+                    " RETURN right(id, 1) = '0'; END $$"
+                )
+            )
+            await connection.execute(
+                insert(profiles),
+                [
+                    {"user_id": f"u{i:03}", "traits": {}, "create_time": _CREATED, "update_time": _CREATED}
+                    for i in range(400)
+                ],
+            )
+        queries = MemberQueries(engine, chunk_size=2, chunks_per_query=2)
+        probe = func.member_probe(profiles.c.user_id, type_=Boolean)
+
+        # When
+        listed = [u async for chunk in queries.stream(probe) for u in chunk]
+
+        # Then
+        assert listed == [f"u{i:03}" for i in range(0, 400, 10)]
+        async with engine.connect() as connection:
+            tests = (await connection.execute(text("SELECT last_value FROM member_probe_tests"))).scalar_one()
+        assert tests <= 2 * 400
+    finally:
+        await engine.dispose()
+
+
+async def test_stream__closed_after_first_chunk__read_ahead_cancelled_and_nothing_held(engine):
+    # Given: a listing that reads its next range while the first chunk is consumed
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(profiles),
+            [
+                {"user_id": f"u{i:02}", "traits": {}, "create_time": _CREATED, "update_time": _CREATED}
+                for i in range(20)
+            ],
+        )
+    stream = MemberQueries(engine, chunk_size=2, chunks_per_query=1).stream(true())
+
+    # When
+    first = await anext(stream)
+    await stream.aclose()
+
+    # Then
+    assert first == ["u00", "u01"]
+    assert engine.pool.checkedout() == 0
+    assert [task for task in asyncio.all_tasks() if task is not asyncio.current_task()] == []

@@ -7,9 +7,10 @@ command line, and reports errors with the same field paths everywhere.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
@@ -45,15 +46,41 @@ def rule_to_proto(rule: Rule) -> rules_pb2.Rule:
 
 
 def struct_to_dict(message: struct_pb2.Struct, field: str = "traits") -> dict[str, JsonValue]:
-    """Return a ``Struct`` as a plain JSON object.
+    """Return a ``Struct`` as a plain JSON object, as ``json_format.MessageToDict`` would.
+
+    Converted directly: ``MessageToDict`` dispatches on descriptors for every value, which
+    made it a fifth of an import's server time. Numbers stay floats, as it returns them.
 
     Raises:
         InvalidArgument: a number in it is NaN or infinite; names ``field``.
     """
     try:
-        return cast("dict[str, JsonValue]", json_format.MessageToDict(message))
-    except (ValueError, json_format.Error) as error:
+        return _object_of(message)
+    except ValueError as error:
         raise InvalidArgument(field, _NOT_FINITE) from error
+
+
+def _object_of(message: struct_pb2.Struct) -> dict[str, JsonValue]:
+    fields = message.fields  # keys, then lookups: the map's items() is Python-level and slower
+    return {key: _json_of(fields[key]) for key in fields}
+
+
+def _json_of(value: struct_pb2.Value) -> JsonValue:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        if not math.isfinite(number):
+            raise ValueError(number)
+        return number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return _object_of(value.struct_value)
+    if kind == "list_value":
+        return [_json_of(item) for item in value.list_value.values]
+    return None  # null_value, or no kind set (MessageToDict reads both as null)
 
 
 def dict_to_struct(data: dict[str, Any]) -> struct_pb2.Struct:

@@ -10,14 +10,13 @@ one. The walk names the field the way INVALID_ARGUMENT messages do everywhere
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Final
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 NUL = "\x00"
-_STRUCT_TYPES = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"})
 
 
 def nul_field(message: Message, path: str = "") -> str | None:
@@ -34,8 +33,8 @@ def _field_holds_nul(descriptor: FieldDescriptor, value: Any, name: str) -> str 
     message_type = descriptor.message_type
     if message_type is not None and message_type.GetOptions().map_entry:
         return name if any(_holds_nul(item) for item in _map_items(value)) else None
-    if message_type is not None and message_type.full_name in _STRUCT_TYPES:
-        return name if _holds_nul(value) else None
+    if message_type is not None and message_type.full_name in _HOLDS_NUL_BY_TYPE:
+        return name if _HOLDS_NUL_BY_TYPE[message_type.full_name](value) else None
     if descriptor.is_repeated:
         for index, item in enumerate(value):
             found = _scalar_or_message(descriptor, item, f"{name}[{index}]")
@@ -78,3 +77,32 @@ def _children(descriptor: FieldDescriptor, value: Any) -> Iterable[Any]:
     if descriptor.is_repeated:
         return value  # type: ignore[no-any-return]
     return (value,)
+
+
+# Structs (the traits of every imported profile) are walked through their own fields: the
+# generic walk, by descriptors and ListFields, cost ~50 us a profile, more than decoding them.
+def _struct_holds_nul(struct: Any) -> bool:
+    fields = struct.fields
+    return any(NUL in key or _value_holds_nul(fields[key]) for key in fields)
+
+
+def _value_holds_nul(value: Any) -> bool:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return NUL in value.string_value
+    if kind == "struct_value":
+        return _struct_holds_nul(value.struct_value)
+    if kind == "list_value":
+        return _list_holds_nul(value.list_value)
+    return False
+
+
+def _list_holds_nul(values: Any) -> bool:
+    return any(_value_holds_nul(item) for item in values.values)
+
+
+_HOLDS_NUL_BY_TYPE: Final[dict[str, Callable[[Any], bool]]] = {
+    "google.protobuf.Struct": _struct_holds_nul,
+    "google.protobuf.Value": _value_holds_nul,
+    "google.protobuf.ListValue": _list_holds_nul,
+}

@@ -59,7 +59,7 @@ from segmentd.engine.split import bucket_bounds
 from segmentd.engine.times import datetime_to_us, day_start, event_window_start
 from segmentd.engine.traits import split_path
 from segmentd.errors import InvalidRule
-from segmentd.sqlgen.conditions import CONDITION_BUILDERS_BY_OPERATOR, Scope
+from segmentd.sqlgen.conditions import CONDITION_BUILDERS_BY_OPERATOR, NEGATED_BUILDERS_BY_OPERATOR, Scope
 from segmentd.sqlgen.functions import BUCKET
 from segmentd.sqlgen.json_values import JsonValueSql, postgres_trait, sqlite_trait, two_valued
 
@@ -161,9 +161,19 @@ class _Compilation:
         children = [self.compile(child) for child in group.rules]
         if group.kind == "all":
             return and_(*children) if children else true()
-        any_child = or_(*children) if children else false()
-        # A child may be NULL (= false); NOT needs a two-valued operand to mean "none holds".
-        return any_child if group.kind == "any" else not_(two_valued(any_child))
+        if group.kind == "any":
+            return or_(*children) if children else false()
+        # none: NOT c1 AND NOT c2 ..., separate terms the planner can estimate and order.
+        negated = [self._negated(child, sql) for child, sql in zip(group.rules, children, strict=True)]
+        return and_(*negated) if negated else true()
+
+    def _negated(self, rule: Rule, compiled: ColumnElement[bool]) -> ColumnElement[bool]:
+        """Two-valued "``rule`` does not hold"; ``compiled`` is ``rule``'s expression."""
+        if isinstance(rule, Condition) and rule.operator in NEGATED_BUILDERS_BY_OPERATOR:
+            value = self.trait_at(self.profiles, split_path(rule.attribute))
+            return NEGATED_BUILDERS_BY_OPERATOR[rule.operator](rule, value, self.scope)
+        # A child may be NULL (= false); NOT needs a two-valued operand.
+        return not_(two_valued(compiled))
 
     def _condition(self, condition: Condition) -> ColumnElement[bool]:
         if condition.operator not in CONDITION_BUILDERS_BY_OPERATOR:

@@ -79,12 +79,34 @@ def _equals_any(value: JsonValueSql, items: Sequence[Scalar], ignore_case: bool)
     return any_of(tests)
 
 
+def _differs_from_all(value: JsonValueSql, items: Sequence[Scalar], ignore_case: bool) -> ColumnElement[bool]:
+    if ignore_case:
+        return not_(two_valued(_equals_any(value, items, ignore_case)))
+    return value.differs_from_all(items)
+
+
 def _equals(condition: Condition, value: JsonValueSql, _scope: Scope) -> ColumnElement[bool]:
     return _equals_any(value, [cast("Scalar", condition.value)], condition.ignore_case)
 
 
 def _in(condition: Condition, value: JsonValueSql, _scope: Scope) -> ColumnElement[bool]:
     return _equals_any(value, cast("list[Scalar]", condition.value), condition.ignore_case)
+
+
+def _not_equal(condition: Condition, value: JsonValueSql, _scope: Scope) -> ColumnElement[bool]:
+    return _differs_from_all(value, [cast("Scalar", condition.value)], condition.ignore_case)
+
+
+def _not_in(condition: Condition, value: JsonValueSql, _scope: Scope) -> ColumnElement[bool]:
+    return _differs_from_all(value, cast("list[Scalar]", condition.value), condition.ignore_case)
+
+
+def _present_and_differs(condition: Condition, value: JsonValueSql, _scope: Scope) -> ColumnElement[bool]:
+    """``NOT_EQUALS``, ``NOT_IN``: the trait is present and equals none of the values."""
+    items = condition.value if isinstance(condition.value, list) else [condition.value]
+    if condition.ignore_case:
+        return and_(value.is_present(), _differs_from_all(value, cast("list[Scalar]", items), True))
+    return value.present_and_differs(cast("list[Scalar]", items))
 
 
 def _list_contains(value: JsonValueSql, item: Scalar, ignore_case: bool) -> ColumnElement[bool]:
@@ -151,9 +173,7 @@ def _time_us(value: JsonValueSql) -> ColumnElement[int]:
 def _between(condition: Condition, value: JsonValueSql, _scope: Scope) -> ColumnElement[bool]:
     low, high = cast("list[Any]", condition.value)
     if is_number(low):
-        number = value.number()
-        in_range = and_(number >= value.number_literal(low), number <= value.number_literal(high))
-        return when(value.kind_is("number"), in_range)
+        return value.number_between(low, high)
     instant = _time_us(value)
     return two_valued(and_(instant >= parse_time_us(low), instant <= parse_time_us(high)))
 
@@ -198,13 +218,13 @@ def _percentile(comparison: Comparison) -> ConditionBuilder:
 #: The SQL builder of every operator.
 CONDITION_BUILDERS_BY_OPERATOR: Final[dict[Operator, ConditionBuilder]] = {
     op.EQUALS: _equals,
-    op.NOT_EQUALS: _present_and_not(_equals),
+    op.NOT_EQUALS: _present_and_differs,
     op.LESS_THAN: _ordering(operator.lt),
     op.LESS_THAN_OR_EQUALS: _ordering(operator.le),
     op.GREATER_THAN: _ordering(operator.gt),
     op.GREATER_THAN_OR_EQUALS: _ordering(operator.ge),
     op.IN: _in,
-    op.NOT_IN: _present_and_not(_in),
+    op.NOT_IN: _present_and_differs,
     op.CONTAINS: _contains,
     op.NOT_CONTAINS: _present_and_not(_contains),
     op.STARTS_WITH: _starts_with,
@@ -222,4 +242,11 @@ CONDITION_BUILDERS_BY_OPERATOR: Final[dict[Operator, ConditionBuilder]] = {
     op.SEMVER_GREATER_THAN: _semver(1),
     op.PERCENTILE_AT_MOST: _percentile(operator.le),
     op.PERCENTILE_AT_LEAST: _percentile(operator.ge),
+}
+
+#: Two-valued SQL for "the condition does not hold", where it is cheaper than ``NOT`` of the
+#: builder's (``none`` groups use it): equality tests negated without containment.
+NEGATED_BUILDERS_BY_OPERATOR: Final[dict[Operator, ConditionBuilder]] = {
+    op.EQUALS: _not_equal,
+    op.IN: _not_in,
 }

@@ -35,6 +35,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -120,6 +121,22 @@ class JsonValueSql(ABC):
     def equals_any_exact(self, items: Sequence[Scalar]) -> ColumnElement[bool]:
         """Whether the value equals one of ``items`` (same JSON type, numbers by value); never NULL."""
 
+    def differs_from_all(self, items: Sequence[Scalar]) -> ColumnElement[bool]:
+        """Whether the value (missing or not) equals none of ``items``; never NULL."""
+        return ~two_valued(self.equals_any_exact(items))
+
+    def present_and_differs(self, items: Sequence[Scalar]) -> ColumnElement[bool]:
+        """Whether the value is present (not JSON ``null``) and equals none of ``items``; never NULL."""
+        return and_(self.is_present(), self.differs_from_all(items))
+
+    def number_between(self, low: float, high: float) -> ColumnElement[bool]:
+        """Whether the value is a number from ``low`` to ``high``; may be NULL."""
+        number = self.number()
+        return when(
+            self.kind_is("number"),
+            and_(number >= self.number_literal(low), number <= self.number_literal(high)),
+        )
+
     @abstractmethod
     def elements(self) -> tuple[FromClause, JsonValueSql]:
         """A table of the value's elements when it is a list (none otherwise), and an element."""
@@ -174,6 +191,25 @@ class PostgresJson(JsonValueSql):
     def equals_any_exact(self, items: Sequence[Scalar]) -> ColumnElement[bool]:  # noqa: D102
         # jsonb equality is the semantics' equality: types must match, 1 = 1.0, strings bytewise.
         return two_valued(self.jsonb.in_([literal(item, JSONB) for item in items]))
+
+    def differs_from_all(self, items: Sequence[Scalar]) -> ColumnElement[bool]:  # noqa: D102
+        # One extraction and comparison per row: cheaper than NOT (traits @> ...), which no
+        # index can serve anyway, and `x IS DISTINCT FROM c` is the clause a DBA would write.
+        constants = [literal(item, JSONB) for item in items]
+        if len(constants) == 1:
+            return self.jsonb.is_distinct_from(constants[0])
+        return func.coalesce(self.jsonb.not_in(constants), true(), type_=Boolean)
+
+    def present_and_differs(self, items: Sequence[Scalar]) -> ColumnElement[bool]:  # noqa: D102
+        # One term, one extraction: a missing value gives NULL (false), JSON null is in the list.
+        constants: list[ColumnElement[Any]] = [literal(item, JSONB) for item in items]
+        constants.append(literal_column("'null'::jsonb"))
+        return two_valued(self.jsonb.not_in(constants))
+
+    def number_between(self, low: float, high: float) -> ColumnElement[bool]:  # noqa: D102
+        # No type guard: jsonb orders every string, null and empty array below every number
+        # and every boolean, array and object above, so only numbers fall between two numbers.
+        return and_(self.jsonb >= literal(low, JSONB), self.jsonb <= literal(high, JSONB))
 
     def elements(self) -> tuple[FromClause, JsonValueSql]:  # noqa: D102
         # jsonb_array_elements raises on a non-array: feed it an empty array instead.

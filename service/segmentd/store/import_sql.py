@@ -141,11 +141,14 @@ def _now() -> tuple[ColumnElement[datetime], ColumnElement[datetime]]:
     return literal(now, DateTime(timezone=True)), literal(now, DateTime(timezone=True))
 
 
-def postgresql_record(seq: int, user_id: str, traits: Mapping[str, Any]) -> tuple[int, str, str, list[str]]:
-    """A staging row for COPY: the traits without their null keys, and those keys."""
-    sent = {key: value for key, value in traits.items() if value is not None}
+def postgresql_record(
+    seq: int, user_id: str, traits: Mapping[str, Any], sent_json: str | None = None
+) -> tuple[int, str, str, list[str]]:
+    """A staging row for COPY: the traits without their null keys (``sent_json`` if given), and those keys."""
+    if sent_json is None:
+        sent_json = compact_json({key: value for key, value in traits.items() if value is not None})
     deleted = [key for key, value in traits.items() if value is None]
-    return seq, user_id, compact_json(sent), deleted
+    return seq, user_id, sent_json, deleted
 
 
 def compact_json(value: Mapping[str, Any]) -> str:

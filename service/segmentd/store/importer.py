@@ -1,6 +1,6 @@
 """Bulk import of profiles: stage the whole stream, then one upsert, all or nothing.
 
-    batches ─> TEMP segmentd_import_staging(seq, user_id, traits, ...)   PostgreSQL: COPY; SQLite: executemany
+    batches ─> TEMP segmentd_import_staging(seq, user_id, traits, ...)  PostgreSQL: one COPY; SQLite: inserts
             ─> INSERT INTO profiles SELECT <last seq per user_id> ON CONFLICT (user_id) DO UPDATE
             ─> users whose merged traits exceed 64 KiB: refused (or left out, on request) ─> COMMIT
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Insert, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -41,8 +41,22 @@ from segmentd.store.import_sql import (
 )
 from segmentd.store.sqlite_inline import WRITE_LOCK_OPTION, one_writer
 
-#: ``(position in the stream, user_id, traits as sent)``; a later position wins.
-StagedProfile = tuple[int, str, Mapping[str, Any]]
+
+class StagedProfile(NamedTuple):
+    """A profile of the stream; a later position wins.
+
+    Attributes:
+        position: its position in the stream.
+        user_id: its user id.
+        traits: the traits as sent (null values delete keys).
+        sent_json: the compact JSON of ``traits`` without the null keys, when the caller has
+            it already (it measured it for the size limit): PostgreSQL stages it as it is.
+    """
+
+    position: int
+    user_id: str
+    traits: Mapping[str, Any]
+    sent_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +141,11 @@ class BulkImporter:
             raw = (await connection.get_raw_connection()).driver_connection
             if raw is None:  # pragma: no cover - a checked-out connection always has one
                 raise RuntimeError("no asyncpg connection")
-            async for batch in batches:
-                records = [postgresql_record(*profile) for profile in batch]
-                await raw.copy_records_to_table(STAGING_NAME, records=records, columns=STAGING.c.keys())
+            # One COPY fed as the stream arrives: PostgreSQL stores each buffer while the server
+            # decodes and checks the next profiles (one COPY per batch would take turns). An
+            # error of the stream aborts the COPY and is raised as it is.
+            records = (postgresql_record(*profile) async for batch in batches for profile in batch)
+            await raw.copy_records_to_table(STAGING_NAME, records=records, columns=STAGING.c.keys())
             # Temporary tables are never analysed automatically: without it the planner guesses.
             await connection.execute(text(f"CREATE INDEX ON {STAGING_NAME} (user_id, seq)"))
             await connection.execute(text(f"ANALYZE {STAGING_NAME}"))
@@ -149,7 +165,7 @@ async def _import_sqlite(
             async for batch in batches:
                 rows = [
                     {"seq": seq, "user_id": user_id, "traits": compact_json(traits)}
-                    for seq, user_id, traits in batch
+                    for seq, user_id, traits, _ in batch
                 ]
                 await connection.execute(insert_row, rows)
         await connection.run_sync(register_merge_function)

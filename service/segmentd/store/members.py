@@ -1,21 +1,32 @@
 """Membership queries: the database filters profiles with a compiled rule expression.
 
-Listings are read in chunks of ``chunk_size`` rows, ordered by ``user_id``, each chunk by
-its own short query resumed with ``user_id > :last`` (keyset pagination): the server's
-memory does not grow with the segment's size, and no connection or transaction is held
-while the stream waits for a slow reader. At most ``stream_connections`` chunk queries run
-at once, so listings can never take the connections unary calls need; a chunk that finds
-none free within ``acquire_timeout_s`` raises ``ResourceExhausted``.
+Listings are read by short queries of at most ``chunk_size * chunks_per_query`` ids, ordered
+by ``user_id``, each resumed after the last key the previous one covered (keyset pagination),
+and yielded in chunks of ``chunk_size``: the server's memory does not grow with the segment's
+size, and no connection or transaction is held while the stream waits for a slow reader.
+
+Each query is bounded on both sides, ``:after < user_id <= :upper``, where ``:upper`` is the
+key ``span`` profiles further on (read first from the primary key). Without the upper bound
+the planner may answer ``... ORDER BY user_id LIMIT n`` by filtering every remaining row and
+sorting (a GIN bitmap, or a sequential scan, when it misjudges how selective a long ``AND``
+is), once per query: a listing then costs queries x table instead of one table. The span
+adapts to the segment's density, so that a query finds about as many members as it may read.
+
+At most ``stream_connections`` listing queries run at once, so listings can never take the
+connections unary calls need; a chunk that finds none free within ``acquire_timeout_s`` raises
+``ResourceExhausted``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Final, cast
 
-from sqlalchemy import ColumnElement, Select, Table, exists, func, select
+from sqlalchemy import ColumnElement, Select, Table, exists, func, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -27,6 +38,32 @@ from segmentd.store.models import EventCountRow, ProfileRow, UserListMemberRow
 
 DEFAULT_CHUNK_SIZE = 1_000
 DEFAULT_STREAM_CONNECTIONS = 5
+# Membership statements are prepared, and segments of one shape share a statement: after five
+# executions PostgreSQL may keep a generic plan, estimated without the constants, and a plan
+# made for `plan = 'enterprise'` would then serve `plan = 'free'`. Planning costs a fraction
+# of a millisecond; these queries run for tens or hundreds of them.
+_PLAN_PER_EXECUTION: Final = "SET LOCAL plan_cache_mode = force_custom_plan"
+# A listing reads a range of a few thousand keys per statement: parallel workers would cost
+# more to start than they save, and a streamed cursor (the baseline) never gets them either.
+_LISTING_SETTINGS: Final = f"{_PLAN_PER_EXECUTION}; SET LOCAL max_parallel_workers_per_gather = 0"
+#: Chunks read by one query: each query costs a few round trips, which 1,000 ids do not pay for.
+DEFAULT_CHUNKS_PER_QUERY = 32
+#: The widest range of profiles one query reads, in queries' worth of ids (a sparse segment's).
+MAX_SPAN_QUERIES = 1_024
+
+
+@dataclass(frozen=True, slots=True)
+class _Resume:
+    """Where a listing's next query starts, how many profiles it covers, how many ids it may read."""
+
+    after: str
+    span: int
+    remaining: int | None
+    query_size: int
+
+    @property
+    def size(self) -> int:
+        return self.query_size if self.remaining is None else min(self.query_size, self.remaining)
 
 
 class MemberQueries:
@@ -34,7 +71,8 @@ class MemberQueries:
 
     Args:
         engine: the store's engine.
-        chunk_size: user ids per query and per streamed chunk.
+        chunk_size: user ids per streamed chunk.
+        chunks_per_query: chunks read by one query (the server holds that many ids at most).
         stream_connections: most listing queries running at once (their connection budget).
         acquire_timeout_s: how long a listing query waits for a turn within that budget.
     """
@@ -44,11 +82,13 @@ class MemberQueries:
         engine: AsyncEngine,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         *,
+        chunks_per_query: int = DEFAULT_CHUNKS_PER_QUERY,
         stream_connections: int = DEFAULT_STREAM_CONNECTIONS,
         acquire_timeout_s: float = 2.0,
     ) -> None:
         self._engine = engine
         self._chunk_size = chunk_size
+        self._query_size = chunk_size * chunks_per_query
         self._stream_connections = stream_connections
         self._stream_slots = asyncio.Semaphore(stream_connections)
         self._acquire_timeout_s = acquire_timeout_s
@@ -59,10 +99,10 @@ class MemberQueries:
 
     async def stream(
         self, condition: ColumnElement[bool], *, after_user_id: str = "", limit: int | None = None
-    ) -> AsyncIterator[list[str]]:
+    ) -> AsyncGenerator[list[str], None]:
         """Yield the ids of matching profiles after ``after_user_id``, ascending, in chunks.
 
-        Each chunk is read by its own statement, so chunks are not one snapshot: a profile
+        The chunks are read by several statements, so they are not one snapshot: a profile
         written during the listing may or may not appear, but no id appears twice and ids
         stay ascending.
 
@@ -70,26 +110,61 @@ class MemberQueries:
             ResourceExhausted: every listing connection stayed busy for the acquire timeout.
             StoreUnavailable: the database cannot be reached.
         """
-        user_id = self.profiles.c.user_id
-        after, remaining = after_user_id, limit
-        while remaining is None or remaining > 0:
-            size = self._chunk_size if remaining is None else min(self._chunk_size, remaining)
-            query = select(user_id).where(condition).order_by(user_id).limit(size)
-            chunk = await self._read_chunk(query.where(user_id > after) if after else query)
-            if chunk:
-                yield chunk
-            if len(chunk) < size:
-                return
-            after = chunk[-1]
-            remaining = None if remaining is None else remaining - len(chunk)
+        resume: _Resume | None = _Resume(after_user_id, self._query_size, limit, self._query_size)
+        reading = self._read_next(condition, resume)
+        try:
+            while reading is not None:
+                members, upper = await reading
+                resume = self._advance(cast("_Resume", resume), members, upper)
+                # The next query runs while these ids go out; it holds a connection only while
+                # it runs, never while the reader is slow, and its result waits in memory.
+                reading = self._read_next(condition, resume)
+                for start in range(0, len(members), self._chunk_size):
+                    yield members[start : start + self._chunk_size]
+        finally:
+            if reading is not None:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
 
-    async def _read_chunk(self, query: Select[Any]) -> list[str]:
+    def _read_next(
+        self, condition: ColumnElement[bool], resume: _Resume | None
+    ) -> asyncio.Task[tuple[list[str], str | None]] | None:
+        if resume is None or resume.size <= 0:
+            return None
+        return asyncio.create_task(self._read_range(condition, resume.after, resume.span, resume.size))
+
+    def _advance(self, resume: _Resume, members: list[str], upper: str | None) -> _Resume | None:
+        """Where the listing resumes after a query found ``members`` in the range up to ``upper``."""
+        remaining = None if resume.remaining is None else resume.remaining - len(members)
+        if len(members) == resume.size:  # the range may hold more: resume after the last member
+            return _Resume(members[-1], max(self._query_size, resume.span // 2), remaining, self._query_size)
+        if upper is None:  # the range reached the last profile
+            return None
+        span = resume.span
+        if len(members) < resume.size // 2:
+            span = min(span * 2, self._query_size * MAX_SPAN_QUERIES)
+        return _Resume(upper, span, remaining, self._query_size)
+
+    async def _read_range(
+        self, condition: ColumnElement[bool], after: str, span: int, size: int
+    ) -> tuple[list[str], str | None]:
+        """Return the first ``size`` members among the ``span`` profiles after ``after``.
+
+        Also returns the last of those profiles' ids, None when they reach the end of the table.
+        """
+        user_id = self.profiles.c.user_id
+        lower = [user_id > after] if after else []
+        range_end = select(user_id).where(*lower).order_by(user_id).offset(span - 1).limit(1)
         async with self._stream_slot():
             with unavailable_as_store_error():
                 async with connect(self._engine) as connection:
                     if self.dialect == "postgresql":
-                        return await _read_postgresql(connection, query)
-                    return list((await connection.execute(query)).scalars())
+                        return await _read_range_postgresql(connection, condition, range_end, lower, size)
+                    upper = list((await connection.execute(range_end)).scalars())
+                    upper_bound = [user_id <= upper[0]] if upper else []
+                    query = select(user_id).where(condition, *lower, *upper_bound).order_by(user_id)
+                    members = list((await connection.execute(query.limit(size))).scalars())
+                    return members, upper[0] if upper else None
 
     @contextlib.asynccontextmanager
     async def _stream_slot(self) -> AsyncIterator[None]:
@@ -111,6 +186,8 @@ class MemberQueries:
         query = select(func.count()).select_from(self.profiles).where(condition)
         with unavailable_as_store_error():
             async with connect(self._engine) as connection:
+                if self.dialect == "postgresql":
+                    await connection.execute(text(_PLAN_PER_EXECUTION))
                 return int((await connection.execute(query)).scalar_one())
 
     async def exists_after(self, condition: ColumnElement[bool], after_user_id: str) -> bool:
@@ -121,20 +198,43 @@ class MemberQueries:
                 return bool((await connection.execute(query)).scalar_one())
 
 
-async def _read_postgresql(connection: AsyncConnection, query: Select[Any]) -> list[str]:
-    """Read the ids through asyncpg itself.
+async def _read_range_postgresql(
+    connection: AsyncConnection,
+    condition: ColumnElement[bool],
+    range_end: Select[Any],
+    lower: list[ColumnElement[bool]],
+    size: int,
+) -> tuple[list[str], str | None]:
+    """``MemberQueries._read_range`` on PostgreSQL, reading the ids through asyncpg itself.
 
     SQLAlchemy's result layer builds a row object per id, which costs about twice what
     PostgreSQL spends finding the members (see docs/bench.md); the ids need none of it. The
-    query is still compiled by SQLAlchemy, and its parameters go through the dialect's own
-    bind processors, so the statement is exactly the one ``connection.execute`` would send.
+    queries are still compiled by SQLAlchemy, and their parameters go through the dialect's
+    own bind processors, so each statement is exactly the one ``connection.execute`` would send.
+    The members come back as one array (``array_agg``), not one row each: decoding a row per
+    id was most of the server's CPU in a listing, and an array of 32,000 ids costs a quarter.
     """
-    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    parameters = _driver_parameters(compiled, connection.dialect)
+    user_id = range_end.selected_columns[0]
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
-    # One statement outside any transaction (autocommit): nothing stays open after it.
-    return [record[0] for record in await driver.fetch(compiled.string, *parameters)]
+    # A transaction for the two statements only, committed before the ids are yielded.
+    async with driver.transaction():
+        await driver.execute(_LISTING_SETTINGS)
+        upper = await _fetch_ids(driver, connection.dialect, range_end)
+        upper_bound = [user_id <= upper[0]] if upper else []
+        query = select(user_id).where(condition, *lower, *upper_bound).order_by(user_id).limit(size)
+        members = query.subquery()
+        as_array = select(func.array_agg(aggregate_order_by(members.c.user_id, members.c.user_id)))
+        found = await _fetch_ids(driver, connection.dialect, as_array)
+        return list(found[0] or ()), upper[0] if upper else None
+
+
+async def _fetch_ids(driver: Any, dialect: Dialect, query: Select[Any]) -> list[Any]:
+    """The first column of each row of ``query``."""
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    return [
+        record[0] for record in await driver.fetch(compiled.string, *_driver_parameters(compiled, dialect))
+    ]
 
 
 def _driver_parameters(compiled: SQLCompiler, dialect: Dialect) -> list[Any]:
