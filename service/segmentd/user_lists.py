@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
 from segmentd.errors import InvalidArgument, UserListNotFound
 from segmentd.profiles import ProfileCache
-from segmentd.store.checks import check_user_id
+from segmentd.store.checks import check_user_ids
 from segmentd.store.user_list_members import ChangeKind, MemberChange
 from segmentd.store.user_lists import UserList, UserListPage, UserListRepository, check_list_name
 
@@ -78,7 +78,6 @@ async def _checked(batches: AsyncIterable[Sequence[str]]) -> AsyncIterator[Seque
     """Yield the batches, refusing a malformed id by its position in the whole stream."""
     position = 0
     async for batch in batches:
-        for user_id in batch:
-            check_user_id(user_id, f"user_ids[{position}]")
-            position += 1
+        check_user_ids(batch, "user_ids", position)
+        position += len(batch)
         yield batch

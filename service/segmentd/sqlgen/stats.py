@@ -11,9 +11,10 @@
               segment and trait count, sum, min, max, and the nearest-rank p50 / p90: the
               smallest value whose running count reaches ceil(p * total / 100)
 
-Every profile is read once, into ``base`` (a materialised CTE: each rule and trait
-expression is computed once per profile, whatever the number of aggregates reading it);
-grouped statistics read ``base`` twice. Without a group trait the statement returns one row; with one, a
+Every profile is read once, into ``base`` (each rule and trait expression computed once
+per profile, whatever the number of aggregates reading it: a subquery fenced by ``OFFSET 0``
+on PostgreSQL, which may run in parallel workers, else a materialised CTE); grouped
+statistics read ``base`` twice. Without a group trait the statement returns one row; with one, a
 row per group (``bucket`` 1..``max_groups``, ``max_groups + 1`` for the rest, 0 for the
 non-members), which `segmentd.store.stats` adds up.
 """
@@ -36,6 +37,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    literal_column,
     select,
 )
 
@@ -72,10 +74,7 @@ def stats_statement(
     columns += [_number(dialect, trait_of(profiles, path)).label(f"v{i}") for i, path in enumerate(traits)]
     if group is not None:
         columns += _group_keys(dialect, trait_of(profiles, group))
-    # MATERIALIZED: each m<j> and v<i> is referenced by many aggregates and windows, and
-    # both databases would otherwise substitute the whole expression (a segment's rule) into
-    # every reference, evaluating it once per reference and row: 3x slower on 5 segments.
-    base = select(*columns).select_from(profiles).cte("base").prefix_with("MATERIALIZED")
+    base = _base(dialect, select(*columns).select_from(profiles), grouped=group is not None)
     source: FromClause = base
     bucket: ColumnElement[int] | None = None
     if group is not None:
@@ -89,6 +88,22 @@ def stats_statement(
         return select(*aggregates).select_from(windowed)
     grouped = _group_columns(windowed, len(traits))
     return select(*grouped, *aggregates).select_from(windowed).group_by(windowed.c.bucket)
+
+
+def _base(dialect: str, rows: Select[Any], *, grouped: bool) -> FromClause:
+    """``rows`` as a relation whose columns are computed once per profile, however often read.
+
+    Each m<j> and v<i> is referenced by many aggregates and windows, and both databases
+    would otherwise substitute the whole expression (a segment's rule) into every reference,
+    evaluating it once per reference and row: 3x slower on 5 segments. A ``MATERIALIZED``
+    CTE prevents that, but PostgreSQL never scans it in parallel workers; a subquery with
+    ``OFFSET 0`` is not flattened into the outer query either (the same guarantee) and its
+    scan, where every rule is evaluated, may be split between workers. Grouped statistics
+    read ``base`` twice, so there it stays a CTE, computed once.
+    """
+    if dialect == "postgresql" and not grouped:
+        return rows.offset(literal_column("0")).subquery("base")
+    return rows.cte("base").prefix_with("MATERIALIZED")
 
 
 def _group_columns(rows: FromClause, traits: int) -> list[Any]:

@@ -43,6 +43,27 @@ def check_user_id(user_id: object, field: str) -> str:
     return _check_name(user_id, field, MAX_USER_ID_LENGTH)
 
 
+def check_user_ids(user_ids: Sequence[object], field: str, start: int = 0) -> None:
+    """Check each id as ``check_user_id`` does, naming the first bad one ``field[start + i]``.
+
+    A whole batch is checked at once (its lengths, then one scan of the ids joined), which
+    costs a fraction of checking the ids one by one: lists import millions of them.
+
+    Raises:
+        InvalidArgument: naming the first bad id's position.
+    """
+    try:
+        joined = "".join(user_ids)  # type: ignore[arg-type]  # a TypeError for a non-string
+        lengths = [len(user_id) for user_id in user_ids] or [1]  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    else:
+        if 1 <= min(lengths) and max(lengths) <= MAX_USER_ID_LENGTH and _is_clean(joined):
+            return
+    for index, user_id in enumerate(user_ids):  # find which one, to name it
+        check_user_id(user_id, f"{field}[{start + index}]")
+
+
 def check_event_name(name: object, field: str) -> str:
     """Return the event ``name`` if it is 1..256 characters without control characters.
 
@@ -234,6 +255,11 @@ def is_storable_text(text: str) -> bool:
     sources (page tokens) is tested before it reaches a query.
     """
     return "\x00" not in text and _is_utf8(text)
+
+
+def _is_clean(text: str) -> bool:
+    """No control character and no lone surrogate (which UTF-8 cannot encode)."""
+    return _CONTROL.search(text) is None and _is_utf8(text)
 
 
 def _has_control(text: str) -> bool:

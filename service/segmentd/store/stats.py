@@ -138,6 +138,10 @@ class StatsQueries:
                     # JIT-compiling a statement this wide (a few expressions per segment and
                     # trait) costs seconds, far more than it saves on a scan of the profiles.
                     await connection.execute(text("SET LOCAL jit = off"))
+                    # The planner costs a JSON operator like an integer comparison, so it sees
+                    # a cheap scan and a costly transfer of its rows from parallel workers;
+                    # evaluating the rules dominates, and is what the workers share.
+                    await connection.execute(text("SET LOCAL parallel_tuple_cost = 0.01"))
                 result = await connection.execute(statement)
                 return [row._mapping for row in result]
 
