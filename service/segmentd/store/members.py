@@ -22,7 +22,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from segmentd.errors import ResourceExhausted
 from segmentd.store.acquire import connect
-from segmentd.store.database import unavailable_as_store_error
+from segmentd.store.database import store_work
 from segmentd.store.models import EventCountRow, ProfileRow, UserListMemberRow
 
 DEFAULT_CHUNK_SIZE = 1_000
@@ -85,7 +85,7 @@ class MemberQueries:
 
     async def _read_chunk(self, query: Select[Any]) -> list[str]:
         async with self._stream_slot():
-            with unavailable_as_store_error():
+            async with store_work():
                 async with connect(self._engine) as connection:
                     if self.dialect == "postgresql":
                         return await _read_postgresql(connection, query)
@@ -109,14 +109,14 @@ class MemberQueries:
     async def count(self, condition: ColumnElement[bool]) -> int:
         """Return how many profiles match."""
         query = select(func.count()).select_from(self.profiles).where(condition)
-        with unavailable_as_store_error():
+        async with store_work():
             async with connect(self._engine) as connection:
                 return int((await connection.execute(query)).scalar_one())
 
     async def exists_after(self, condition: ColumnElement[bool], after_user_id: str) -> bool:
         """Whether a matching profile has a user id greater than ``after_user_id``."""
         query = select(exists().where(condition, self.profiles.c.user_id > after_user_id))
-        with unavailable_as_store_error():
+        async with store_work():
             async with connect(self._engine) as connection:
                 return bool((await connection.execute(query)).scalar_one())
 
