@@ -266,7 +266,7 @@ async def test_metrics__refused_calls__counted_by_their_codes(store_url: str):
     assert handled("DeleteSegment", "PERMISSION_DENIED") == 1
 
 
-async def test_call__keys_cannot_be_checked__refused_never_let_through(store_url: str, dialect: str):
+async def test_call__keys_cannot_be_checked__unavailable_never_let_through(store_url: str):
     # Given: a server with no verdict cache, whose key table has gone
     running = await start_auth_server(store_url, auth_cache_seconds=0)
     engine = create_engine(store_url)
@@ -286,10 +286,9 @@ async def test_call__keys_cannot_be_checked__refused_never_let_through(store_url
         await engine.dispose()
         await running.stop(None)
 
-    # Then: SQLite reports a missing table as an operational error (the store cannot serve:
-    # UNAVAILABLE, the caller may retry); PostgreSQL as a programming error: INTERNAL. Either
-    # way the key is neither accepted nor called invalid.
-    assert code == (grpc.StatusCode.UNAVAILABLE if dialect == "sqlite" else grpc.StatusCode.INTERNAL)
+    # Then: on both stores the store cannot serve (UNAVAILABLE, the caller may retry; on
+    # PostgreSQL SQLSTATE 42P01 undefined_table): the key is neither accepted nor called invalid
+    assert code == grpc.StatusCode.UNAVAILABLE
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,11 @@ _ASYNC_DRIVER_BY_DIALECT = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlit
 # was dropped): whatever the cause, the store cannot serve until an operator acts.
 _UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "28", "3D", "53", "57", "58"})
 
+# Single SQLSTATEs of the same meaning: 42P01 undefined_table, a table of the service's
+# schema gone (dropped, renamed, a database never migrated). SQLite reports a missing table
+# as an OperationalError, which already reads as unavailable: the two stores agree.
+_UNAVAILABLE_SQLSTATES = frozenset({"42P01"})
+
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # includes ConnectionError and TimeoutError
     sa_exc.OperationalError,
@@ -310,7 +315,7 @@ def is_unavailable(error: BaseException) -> bool:
     cause = error.orig if isinstance(error, sa_exc.DBAPIError) else error
     sqlstate = getattr(cause, "sqlstate", None)
     if isinstance(sqlstate, str):
-        return sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+        return sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate in _UNAVAILABLE_SQLSTATES
     return any(
         kind.__module__.startswith("asyncpg") and kind.__name__ == "InterfaceError"
         for kind in type(cause).__mro__
