@@ -33,6 +33,7 @@ from multiprocessing.queues import Queue
 from sqlalchemy.engine import make_url
 
 from segmentd.config import Settings
+from segmentd.security.tls import server_credentials
 from segmentd.server import serve
 from segmentd.store.migrate import migrate
 
@@ -51,11 +52,15 @@ async def serve_workers(settings: Settings) -> int:
 
     Raises:
         WorkersNeedPostgreSQL: the store is not PostgreSQL.
+        TLSFilesError: a TLS file named in ``settings`` cannot be read.
     """
     if make_url(settings.database_url).get_backend_name() != "postgresql":
         raise WorkersNeedPostgreSQL(
             "--workers above 1 needs PostgreSQL: on SQLite, workers would not see each other's writes"
         )
+    # Read here, before any worker starts: a file no worker can read is the operator's
+    # mistake, to be told once as a usage error, not N worker crashes and a start timeout.
+    server_credentials(settings)
     if settings.migrate:
         await migrate(settings.database_url)
     with _reserved_port(settings.host, settings.port) as port:

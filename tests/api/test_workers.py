@@ -107,3 +107,30 @@ async def test_workers__on_sqlite__refused_with_a_usage_error(tmp_path: Path):
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
     assert b"PostgreSQL" in stderr
+
+
+@pytest.mark.postgres
+async def test_workers__unreadable_tls_file__usage_error_before_any_worker(
+    postgres_database_url: str, tmp_path: Path
+):
+    missing = str(tmp_path / "missing.pem")
+    process = await asyncio.create_subprocess_exec(
+        *_serve_command(
+            "--workers",
+            "2",
+            "--database-url",
+            postgres_database_url,
+            "--no-migrate",
+            "--tls-cert",
+            missing,
+            "--tls-key",
+            missing,
+        ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert b"cannot read" in stderr
+    assert b"missing.pem" in stderr
+    assert b"serving" not in stdout
