@@ -12,17 +12,18 @@ statement's task is cancelled, asyncpg sends PostgreSQL a cancel request, the st
 there too, and the caller gets ``DeadlineExceeded``. PostgreSQL's own ``statement_timeout``
 stays the net for calls without a deadline and for a service that cannot reach the database.
 
-gRPC also cancels a handler whose deadline passes; this bound does not depend on it, and it
-tells the expiry apart from an outage (a cancelled statement is SQLSTATE 57014, class 57,
-which would otherwise read as "database unavailable").
+gRPC also cancels a handler whose deadline passes, and where its cancellation reaches, it is
+the one that stops the statement (the store's timer, a moment later, then stays silent: see
+``GRACE_SECONDS``); the store's bound does not depend on it, answers a call that reaches the
+store already late without touching the database, and tells an expiry apart from an outage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Coroutine
+from types import TracebackType
 from typing import Any, TypeVar
 
 from segmentd.errors import DeadlineExceeded
@@ -57,25 +58,54 @@ def remaining_seconds() -> float | None:
     return None if deadline is None else deadline - asyncio.get_running_loop().time()
 
 
-@asynccontextmanager
-async def within_call_deadline() -> AsyncIterator[None]:
-    """Bound the block by the current call's deadline.
+#: How long after the deadline the store's own bound fires. gRPC cancels a handler at its
+#: deadline, and that one cancellation is what should stop the statement: a second one, landing
+#: while the connection is still being cleaned up after the first, makes the pool close the
+#: connection with the cancel request to PostgreSQL still unsent. The store's bound is for
+#: work gRPC's cancellation does not reach, so it waits this long and never cancels twice.
+GRACE_SECONDS = 0.25
+
+
+class within_call_deadline:  # lower case: used as ``async with``, like asyncio.timeout
+    """Bound the block by the current call's deadline (plus :data:`GRACE_SECONDS`).
 
     Raises:
         DeadlineExceeded: the deadline had passed, or passed during the block (whose
             statement is then cancelled).
     """
-    deadline = _DEADLINE.get()
-    if deadline is None:
-        yield
-        return
-    if deadline <= asyncio.get_running_loop().time():
-        raise DeadlineExceeded("the call's deadline had passed before its database work began")
-    try:
-        async with asyncio.timeout_at(deadline):
-            yield
-    except TimeoutError:
-        raise DeadlineExceeded("the call's deadline passed during its database work") from None
+
+    __slots__ = ("_fired", "_handle", "_task")
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[Any] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._fired = False
+
+    async def __aenter__(self) -> None:
+        deadline = _DEADLINE.get()
+        if deadline is None:
+            return
+        loop = asyncio.get_running_loop()
+        if deadline <= loop.time():
+            raise DeadlineExceeded("the call's deadline had passed before its database work began")
+        self._task = asyncio.current_task()
+        self._handle = loop.call_at(deadline + GRACE_SECONDS, self._expire)
+
+    def _expire(self) -> None:
+        if self._task is None or self._task.cancelling():
+            return  # already being cancelled (gRPC's own deadline): one cancellation only
+        self._fired = True
+        self._task.cancel()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        # Our cancellation, and no one else's: whatever it became on its way out (a driver may
+        # wrap it), the answer is the deadline. A block that finished anyway keeps its result.
+        if self._fired and self._task is not None and self._task.uncancel() == 0 and kind is not None:
+            raise DeadlineExceeded("the call's deadline passed during its database work") from None
 
 
 def detached(coroutine: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
