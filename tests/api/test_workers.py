@@ -129,7 +129,12 @@ async def test_workers__unreadable_tls_file__usage_error_before_any_worker(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
     assert process.returncode == 2
     assert b"cannot read" in stderr
     assert b"missing.pem" in stderr
