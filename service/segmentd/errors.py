@@ -19,6 +19,7 @@ each class to one status code (``service/segmentd/api/errors.py``), so nothing h
     ├── Aborted                                                    -> ABORTED
     │   └── EtagMismatch         optimistic-concurrency conflict
     ├── StoreUnavailable         the database does not answer      -> UNAVAILABLE
+    ├── DeadlineExceeded         the call's deadline passed        -> DEADLINE_EXCEEDED
     └── ResourceExhausted        no connection free in time        -> RESOURCE_EXHAUSTED
 """
 
@@ -106,6 +107,13 @@ class EtagMismatch(Aborted):
 
 class StoreUnavailable(SegmentError):
     """The database does not answer; the verdict is unknown, never "not a member"."""
+
+
+class DeadlineExceeded(SegmentError):
+    """The call's deadline passed before its database work could end; that work was cancelled.
+
+    As with any cancelled call, a write may still have committed just before.
+    """
 
 
 class ResourceExhausted(SegmentError):

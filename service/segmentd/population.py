@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from cachetools import LRUCache
 
 from segmentd.engine.traits import split_path
+from segmentd.store.deadlines import detached
 from segmentd.store.profiles import ProfileRepository
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ class PercentileThresholds:
         """The one computation of ``key`` in flight, started if there is none."""
         task = self._computing.get(key)
         if task is None:
-            task = self._computing[key] = asyncio.ensure_future(self._compute(key))
+            # Detached: it serves every caller, so no one caller's deadline may stop it.
+            task = self._computing[key] = detached(self._compute(key))
             task.add_done_callback(lambda _task: self._computing.pop(key, None))
         return task
 

@@ -26,6 +26,7 @@ from segmentd.engine.compiler import CompiledSegments
 from segmentd.engine.expiry import RelativeTime, relative_times
 from segmentd.engine.rules import Rule
 from segmentd.errors import SegmentNotFound, StoreUnavailable
+from segmentd.store.deadlines import detached
 from segmentd.store.records import Segment, SegmentPage
 from segmentd.store.segments import CatalogueChanges, SegmentRepository
 
@@ -190,7 +191,7 @@ class SegmentCatalog:
         if catalogue is None or self._built_generation != self._generation:
             return await self.refresh()
         if self._check is None and self._timer() - self._checked_at >= self._check_interval:
-            self._check = asyncio.create_task(self._check_version())
+            self._check = detached(self._check_version())
         return catalogue
 
     async def refresh(self, min_version: int = 0) -> Catalogue:

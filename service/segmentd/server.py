@@ -34,8 +34,9 @@ from segmentd.observability.telemetry import Telemetry
 from segmentd.population import PercentileThresholds
 from segmentd.profiles import ProfileCache, ProfileDirectory
 from segmentd.security.exposure import startup_warnings
-from segmentd.security.interceptor import access_control
+from segmentd.security.interceptor import access_control, key_verifier
 from segmentd.security.tls import server_credentials
+from segmentd.security.verifier import KeyVerifier
 from segmentd.segments import SegmentCatalog
 from segmentd.statistics import SegmentStatistics
 from segmentd.store.database import DatabaseSettings, create_engine, create_sessionmaker
@@ -145,10 +146,11 @@ async def _start(settings: Settings, built: contextlib.AsyncExitStack) -> Runnin
     # Metrics, access log and tracing; started before aio.server(), which tracing instruments.
     telemetry = await Telemetry.start(settings, engine, caches={"profiles": profile_cache})
     built.push_async_callback(telemetry.close)
+    verifier = key_verifier(settings, sessions)
     server = aio.server(
         # Telemetry outermost, so refused calls are counted under their codes too; decoding
         # innermost, so the metrics and access log see its INVALID_ARGUMENT.
-        interceptors=(*telemetry.interceptors, *access_control(settings, sessions), DecodingInterceptor()),
+        interceptors=(*telemetry.interceptors, *access_control(verifier), DecodingInterceptor()),
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -179,7 +181,7 @@ async def _start(settings: Settings, built: contextlib.AsyncExitStack) -> Runnin
         server, port, engine, health_servicer, catalog, profile_cache, percentiles, telemetry=telemetry
     )
     if engine.dialect.name == "postgresql":
-        running.listener = ChangeListener(engine.url, _cache_invalidation(catalog, profile_cache))
+        running.listener = ChangeListener(engine.url, _cache_invalidation(catalog, profile_cache, verifier))
         built.push_async_callback(running.listener.stop)
         running.listener.start()
     await _set_health(health_servicer, await ping(engine))
@@ -227,7 +229,9 @@ def _user_list_servicer(
     return UserListServicer(UserListDirectory(UserListRepository(engine, sessions), profile_cache))
 
 
-def _cache_invalidation(catalog: SegmentCatalog, profile_cache: ProfileCache) -> ChangeCallbacks:
+def _cache_invalidation(
+    catalog: SegmentCatalog, profile_cache: ProfileCache, verifier: KeyVerifier | None
+) -> ChangeCallbacks:
     """Invalidate this process's caches on changes made anywhere (other replicas, direct SQL)."""
 
     def profile_changed(user_id: str | None) -> None:
@@ -242,11 +246,16 @@ def _cache_invalidation(catalog: SegmentCatalog, profile_cache: ProfileCache) ->
         else:  # this replica's own writes have already refreshed to their version
             catalog.observe_version(version, notified_at)
 
+    def keys_changed() -> None:
+        if verifier is not None:
+            verifier.forget()
+
     def reset() -> None:
         profile_cache.clear()
         catalog.invalidate()
+        keys_changed()
 
-    return ChangeCallbacks(profile_changed, segments_changed, reset)
+    return ChangeCallbacks(profile_changed, segments_changed, reset, keys_changed)
 
 
 async def _set_health(servicer: health.aio.HealthServicer, store_answers: bool) -> None:

@@ -14,17 +14,22 @@ counts its own calls; a Prometheus job scrapes them all).
 
 On SIGTERM or SIGINT the supervisor passes SIGTERM on (each worker drains its calls) and
 exits once they have; if a worker dies, the others are stopped and the supervisor exits with
-a failure, for the process manager to restart the whole.
+a failure, for the process manager to restart the whole. If the supervisor itself dies
+abruptly (SIGKILL, the OOM killer), the kernel sends each worker SIGTERM (Linux's
+``PR_SET_PDEATHSIG``), so no worker outlives it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from multiprocessing.context import SpawnProcess
@@ -33,6 +38,7 @@ from multiprocessing.queues import Queue
 from sqlalchemy.engine import make_url
 
 from segmentd.config import Settings
+from segmentd.security.tls import server_credentials
 from segmentd.server import serve
 from segmentd.store.migrate import migrate
 
@@ -51,11 +57,15 @@ async def serve_workers(settings: Settings) -> int:
 
     Raises:
         WorkersNeedPostgreSQL: the store is not PostgreSQL.
+        TLSFilesError: a TLS file named in ``settings`` cannot be read.
     """
     if make_url(settings.database_url).get_backend_name() != "postgresql":
         raise WorkersNeedPostgreSQL(
             "--workers above 1 needs PostgreSQL: on SQLite, workers would not see each other's writes"
         )
+    # Read here, before any worker starts: a file no worker can read is the operator's
+    # mistake, to be told once as a usage error, not N worker crashes and a start timeout.
+    server_credentials(settings)
     if settings.migrate:
         await migrate(settings.database_url)
     with _reserved_port(settings.host, settings.port) as port:
@@ -64,7 +74,7 @@ async def serve_workers(settings: Settings) -> int:
         workers = [
             context.Process(
                 target=_run_worker,
-                args=(_worker_settings(settings, port, n), ready),
+                args=(_worker_settings(settings, port, n), ready, os.getpid()),
                 name=f"segmentd-worker-{n}",
             )
             for n in range(settings.workers)
@@ -89,9 +99,32 @@ def _worker_settings(settings: Settings, port: int, number: int) -> Settings:
     return replace(settings, port=port, workers=1, migrate=False, metrics_port=metrics_port)
 
 
-def _run_worker(settings: Settings, ready: Queue[int]) -> None:
+def _run_worker(settings: Settings, ready: Queue[int], supervisor_pid: int) -> None:
+    _exit_with_supervisor(supervisor_pid)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(settings, on_ready=ready.put))
+
+
+# prctl(2) option: the signal the kernel sends this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _exit_with_supervisor(supervisor_pid: int) -> None:
+    """Have the kernel SIGTERM this worker when the supervisor dies, however it dies (Linux).
+
+    A supervisor killed with SIGKILL passes nothing on: without this its workers would go on
+    serving the port, orphaned, and a restarted supervisor would start N more beside them.
+    SIGTERM, so the worker drains its calls as on an ordinary shutdown.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if (
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0
+        ):  # pragma: no cover - never fails on Linux
+            log.warning("cannot follow the supervisor: prctl failed (errno %d)", ctypes.get_errno())
+    # The supervisor may have died before prctl: then the signal will never come.
+    if os.getppid() != supervisor_pid:
+        sys.exit(1)
 
 
 async def _all_ready(ready: Queue[int], count: int) -> None:

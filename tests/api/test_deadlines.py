@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.store.database import create_engine
-from segmentd_client.v1 import profiles_pb2
+from segmentd_client.v1 import evaluation_pb2, profiles_pb2
 from tests.api.conftest import profile_message, upsert
 
 
@@ -58,6 +58,40 @@ async def test_deadline__expires_during_a_query__deadline_exceeded_and_query_can
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     await asyncio.sleep(0.5)
     assert await _waiting_queries(row_lock) == 0
+
+
+@pytest.fixture
+async def table_lock(store_url: str) -> AsyncIterator[AsyncConnection]:
+    """A transaction of the test's own holding an exclusive lock on ``profiles`` (PostgreSQL)."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("holds a table lock: PostgreSQL")
+    engine = create_engine(store_url)
+    try:
+        async with engine.connect() as connection:
+            yield connection
+    finally:
+        await engine.dispose()
+
+
+async def test_deadline__expires_during_the_cold_evaluate_user_read__deadline_exceeded_and_query_ended(
+    held, table_lock, evaluation
+):
+    # Given: the catalogue loaded, and the profiles table locked by another transaction
+    await evaluation.EvaluateUser(evaluation_pb2.EvaluateUserRequest(user_id="held"))
+    async with table_lock.begin():
+        await table_lock.execute(text("LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE"))
+
+        # When: the one-statement read of an uncached user waits past its deadline
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await evaluation.EvaluateUser(evaluation_pb2.EvaluateUserRequest(user_id="cold"), timeout=1.0)
+
+        # Then: DEADLINE_EXCEEDED, and the database no longer runs the read
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        for _ in range(50):
+            if not await _waiting_queries(table_lock):
+                break
+            await asyncio.sleep(0.05)
+        assert await _waiting_queries(table_lock) == 0
 
 
 async def test_cancelled_call__cancels_its_query(held, row_lock, profiles):

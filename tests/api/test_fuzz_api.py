@@ -5,7 +5,8 @@ strings, NaN and infinities, out-of-range times and versions, forged tokens, ran
 trees valid or not) and checks that
 
 * no call answers INTERNAL or UNKNOWN, and no message names internals or exceeds the bound;
-* a write that failed changed nothing (segments, the pool's profiles, event counts);
+* a write that failed changed nothing (segments, the pool's profiles, event counts, user
+  lists and their member counts);
 * afterwards, the members the database lists for each segment are exactly the users whose
   per-user verdict (``EvaluateUser``, STRONG) names that segment.
 
@@ -20,18 +21,28 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+import pytest
 from google.protobuf import field_mask_pb2, json_format, timestamp_pb2
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from segmentd.api.errors import MAX_DETAILS_LENGTH
 from segmentd.engine.codec import rule_to_json
-from segmentd_client.v1 import evaluation_pb2, profiles_pb2, rules_pb2, segments_pb2
-from tests.strategies import json_values, rules, traits
+from segmentd_client.v1 import (
+    evaluation_pb2,
+    profiles_pb2,
+    rules_pb2,
+    segments_pb2,
+    user_lists_pb2,
+    user_lists_pb2_grpc,
+)
+from tests.strategies import json_values, rules, traits, valid_rules
 
 MAX_EXAMPLES = int(os.environ.get("SEGMENTD_FUZZ_EXAMPLES", "30"))
 POOL = ("u1", "u2", "user-42")
 NAMES = ("fz-a", "fz-b", "fz-c")
+#: User lists the calls name; ``fl-a`` exists from the start (and a segment tests it).
+LISTS = ("fl-a", "fl-b")
 #: Text a client must never see in a status message.
 INTERNALS = ("Traceback", "SELECT", "INSERT", "sqlalchemy", "asyncpg", "sqlite3", "127.0.0.1", "BEGIN")
 
@@ -40,6 +51,7 @@ _texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=12) | st.sam
 )
 _ids = st.sampled_from(POOL) | _texts
 _names = st.sampled_from(NAMES) | _texts
+_list_names = st.sampled_from(LISTS) | _texts
 _int32 = st.integers(-(2**31), 2**31 - 1)
 _int64 = st.integers(-(2**63), 2**63 - 1)
 _tokens = _texts | st.binary(max_size=40).map(lambda raw: base64.urlsafe_b64encode(raw).decode().rstrip("="))
@@ -62,8 +74,10 @@ def _traits(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def _rule(draw: st.DrawFn) -> rules_pb2.Rule:
+    # Any rule, or a valid one that may test the user lists (so their members matter below).
+    rule = draw(rules(max_leaves=4) | valid_rules(max_leaves=3, list_names=LISTS))
     try:
-        return json_format.ParseDict(rule_to_json(draw(rules(max_leaves=4))), rules_pb2.Rule())
+        return json_format.ParseDict(rule_to_json(rule), rules_pb2.Rule())
     except (json_format.ParseError, ValueError, TypeError, OverflowError):
         assume(False)
         raise  # unreachable: assume(False) raises
@@ -104,6 +118,7 @@ def _evaluate_profile(traits_: dict[str, Any], names: list[str], user_id: str) -
 
 
 _lists = st.lists(_names, max_size=3)
+_numeric_traits = st.lists(st.sampled_from(("mrr", "company.size", "plan")) | _texts, max_size=2)
 _consistency = st.sampled_from((0, 1, 2)) | _int32
 _mask = st.lists(st.sampled_from(("description", "rule", "labels")) | _texts, max_size=2)
 
@@ -220,11 +235,74 @@ CALLS: list[tuple[str, str, str, st.SearchStrategy[Any]]] = [
         "unary",
         st.builds(evaluation_pb2.CountSegmentMembersRequest, segment_name=_names),
     ),
+    (
+        "evaluation",
+        "GetSegmentStats",
+        "unary",
+        st.builds(
+            evaluation_pb2.GetSegmentStatsRequest,
+            segment_name=_names,
+            numeric_traits=_numeric_traits,
+            group_by=st.sampled_from(("", "plan", "company.country")) | _texts,
+        ),
+    ),
+    (
+        "evaluation",
+        "CompareSegments",
+        "unary",
+        st.builds(
+            evaluation_pb2.CompareSegmentsRequest,
+            segment_names=st.lists(_names, max_size=3),
+            numeric_traits=_numeric_traits,
+        ),
+    ),
+    (
+        "lists",
+        "CreateUserList",
+        "unary",
+        st.builds(
+            user_lists_pb2.CreateUserListRequest,
+            user_list=st.builds(user_lists_pb2.UserList, name=_list_names, description=_texts),
+        ),
+    ),
+    ("lists", "GetUserList", "unary", st.builds(user_lists_pb2.GetUserListRequest, name=_list_names)),
+    (
+        "lists",
+        "ListUserLists",
+        "unary",
+        st.builds(user_lists_pb2.ListUserListsRequest, page_size=_int32, page_token=_tokens),
+    ),
+    ("lists", "DeleteUserList", "unary", st.builds(user_lists_pb2.DeleteUserListRequest, name=_list_names)),
+    *(
+        (
+            "lists",
+            method,
+            "client_stream",
+            st.lists(st.builds(message, name=_list_names, user_ids=st.lists(_ids, max_size=3)), max_size=2),
+        )
+        for method, message in (
+            ("AddUserListMembers", user_lists_pb2.AddUserListMembersRequest),
+            ("RemoveUserListMembers", user_lists_pb2.RemoveUserListMembersRequest),
+            ("ReplaceUserListMembers", user_lists_pb2.ReplaceUserListMembersRequest),
+        )
+    ),
 ]
-WRITES = frozenset({"CreateSegment", "UpdateSegment", "DeleteSegment", "UpsertProfile", "DeleteProfile"}) | {
-    "RecordEvents",
-    "ImportProfiles",
-}
+WRITES = frozenset(
+    {
+        "CreateSegment",
+        "UpdateSegment",
+        "DeleteSegment",
+        "UpsertProfile",
+        "DeleteProfile",
+        "RecordEvents",
+        "ImportProfiles",
+        "CreateUserList",
+        "DeleteUserList",
+        "AddUserListMembers",
+        "RemoveUserListMembers",
+        "ReplaceUserListMembers",
+    }
+)
 
 
 def _tagged(service: str, method: str, kind: str) -> Callable[[Any], tuple[str, str, str, Any]]:
@@ -235,10 +313,10 @@ _calls = st.one_of([request.map(_tagged(service, method, kind)) for service, met
 
 
 class Api:
-    """The three stubs, and what the checks need of them."""
+    """The four stubs, and what the checks need of them."""
 
-    def __init__(self, segments: Any, profiles: Any, evaluation: Any) -> None:
-        self.stubs = {"segments": segments, "profiles": profiles, "evaluation": evaluation}
+    def __init__(self, segments: Any, profiles: Any, evaluation: Any, lists: Any) -> None:
+        self.stubs = {"segments": segments, "profiles": profiles, "evaluation": evaluation, "lists": lists}
 
     async def send(self, service: str, method: str, kind: str, request: Any) -> tuple[grpc.StatusCode, str]:
         call: Callable[..., Any] = getattr(self.stubs[service], method)
@@ -255,7 +333,7 @@ class Api:
         return grpc.StatusCode.OK, ""
 
     async def state(self) -> tuple[Any, ...]:
-        """Everything a write may change: segments, the pool's profiles, event counts."""
+        """Everything a write may change: segments, the pool's profiles, event counts, user lists."""
         listed = await self.stubs["segments"].ListSegments(segments_pb2.ListSegmentsRequest(page_size=1000))
         segments = sorted((s.name, s.etag) for s in listed.segments)
         profiles = []
@@ -275,7 +353,11 @@ class Api:
             )
             answer = await self.stubs["evaluation"].ExplainEvaluation(request)
             explained.append(answer.explanation.detail)
-        return tuple(segments), tuple(profiles), tuple(explained)
+        listed_lists = await self.stubs["lists"].ListUserLists(
+            user_lists_pb2.ListUserListsRequest(page_size=1000)
+        )
+        lists = sorted((user_list.name, user_list.member_count) for user_list in listed_lists.user_lists)
+        return tuple(segments), tuple(profiles), tuple(explained), tuple(lists)
 
     async def members(self, name: str) -> set[str]:
         request = evaluation_pb2.ListSegmentMembersRequest(segment_name=name)
@@ -318,6 +400,27 @@ EVENTS_SEGMENT = {
     "name": "fz-events",
     "rule": {"event": {"name": "login", "operator": "GREATER_THAN", "count": 0}},
 }
+LISTED_SEGMENT = {"name": "fz-listed", "rule": {"in_list": {"name": "fl-a"}}}
+
+
+@pytest.fixture
+def lists(channel: grpc.aio.Channel) -> user_lists_pb2_grpc.UserListServiceAsyncStub:
+    return user_lists_pb2_grpc.UserListServiceStub(channel)
+
+
+async def _seed(segments: Any, lists: Any) -> None:
+    """The segments and the list every example starts with (once per server)."""
+    if (await segments.ListSegments(segments_pb2.ListSegmentsRequest())).segments:
+        return
+    await lists.CreateUserList(
+        user_lists_pb2.CreateUserListRequest(user_list=user_lists_pb2.UserList(name="fl-a"))
+    )
+    for definition in (EVENTS_SEGMENT, LISTED_SEGMENT):
+        await segments.CreateSegment(
+            segments_pb2.CreateSegmentRequest(
+                segment=json_format.ParseDict(definition, segments_pb2.Segment())
+            )
+        )
 
 
 @settings(
@@ -331,15 +434,10 @@ EVENTS_SEGMENT = {
 )
 @given(calls=st.lists(_calls, min_size=1, max_size=4))
 async def test_fuzz__every_rpc__honest_status_no_partial_write_members_match_verdicts(
-    segments, profiles, evaluation, calls
+    segments, profiles, evaluation, lists, calls
 ):
-    api = Api(segments, profiles, evaluation)
-    if not (await segments.ListSegments(segments_pb2.ListSegmentsRequest())).segments:
-        await segments.CreateSegment(
-            segments_pb2.CreateSegmentRequest(
-                segment=json_format.ParseDict(EVENTS_SEGMENT, segments_pb2.Segment())
-            )
-        )
+    api = Api(segments, profiles, evaluation, lists)
+    await _seed(segments, lists)
     for service, method, kind, request in calls:
         before = await api.state() if method in WRITES else None
         code, details = await api.send(service, method, kind, request)
@@ -347,3 +445,13 @@ async def test_fuzz__every_rpc__honest_status_no_partial_write_members_match_ver
         if before is not None and code != grpc.StatusCode.OK:
             assert await api.state() == before, (method, code, details)
     await _check_members_match_verdicts(api)
+
+
+def test_fuzz_calls__cover_every_rpc_of_every_service():
+    served = {
+        method.name
+        for module in (segments_pb2, profiles_pb2, evaluation_pb2, user_lists_pb2)
+        for service in module.DESCRIPTOR.services_by_name.values()
+        for method in service.methods
+    }
+    assert {method for _, method, _, _ in CALLS} == served

@@ -107,3 +107,76 @@ async def test_workers__on_sqlite__refused_with_a_usage_error(tmp_path: Path):
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
     assert b"PostgreSQL" in stderr
+
+
+@pytest.mark.postgres
+async def test_workers__unreadable_tls_file__usage_error_before_any_worker(
+    postgres_database_url: str, tmp_path: Path
+):
+    missing = str(tmp_path / "missing.pem")
+    process = await asyncio.create_subprocess_exec(
+        *_serve_command(
+            "--workers",
+            "2",
+            "--database-url",
+            postgres_database_url,
+            "--no-migrate",
+            "--tls-cert",
+            missing,
+            "--tls-key",
+            missing,
+        ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 2
+    assert b"cannot read" in stderr
+    assert b"missing.pem" in stderr
+    assert b"serving" not in stdout
+
+
+def _children_of(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (Linux /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _is_running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+async def test_workers__supervisor_killed__workers_exit(workers):
+    # Given: a supervisor and its workers serving
+    process, _ = workers
+    children = _children_of(process.pid)
+    assert len(children) >= 2
+
+    # When: the supervisor dies abruptly (not awaiting process.wait(): it also waits for the
+    # stdout pipe, which orphaned workers would hold open)
+    process.kill()
+
+    # Then: no worker outlives it
+    deadline = time.monotonic() + 15
+    while any(_is_running(child) for child in children) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert not [child for child in children if _is_running(child)]

@@ -124,6 +124,7 @@ async def test_repositories__schema_missing__store_unavailable_on_sqlite_only(tm
 def test_is_unavailable__data_errors__not_unavailable() -> None:
     assert not is_unavailable(IntegrityError("INSERT", {}, Exception("duplicate key")))
     assert not is_unavailable(ValueError("bug"))
+    assert not is_unavailable(asyncpg.exceptions.UndefinedColumnError('column "x" does not exist'))
     assert is_unavailable(ConnectionRefusedError())
     assert is_unavailable(TimeoutError())
 
@@ -155,8 +156,9 @@ async def test_create_engine__statement_timeout_keyword__overrides_settings(
         asyncpg.exceptions.InvalidCatalogNameError("database does not exist"),  # dropped
         asyncpg.exceptions.InvalidPasswordError("password authentication failed"),  # rotated
         asyncpg.exceptions.InvalidAuthorizationSpecificationError("role does not exist"),
+        asyncpg.exceptions.UndefinedTableError('relation "api_keys" does not exist'),  # table gone
     ],
-    ids=["dropped", "password", "role"],
+    ids=["dropped", "password", "role", "table"],
 )
 def test_is_unavailable__store_cannot_serve__unavailable(error: Exception) -> None:
     # A database that is gone or refuses our credentials cannot serve: UNAVAILABLE, not INTERNAL.

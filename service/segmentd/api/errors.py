@@ -15,6 +15,7 @@ import grpc
 from grpc import aio
 
 from segmentd import errors
+from segmentd.store.deadlines import call_deadline, restore_deadline
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ _STATUS_BY_ERROR: dict[type[errors.SegmentError], grpc.StatusCode] = {
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     errors.Aborted: grpc.StatusCode.ABORTED,
     errors.StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
@@ -55,19 +57,22 @@ class abort_on_domain_error:  # lower case: used as ``async with``, like context
 
     A class rather than an ``@asynccontextmanager`` generator: it wraps every call, the hot
     path included, and entering it this way costs no generator and no task machinery.
+    Inside the block the call's remaining deadline is the store's (``store.deadlines``).
     """
 
-    __slots__ = ("_context",)
+    __slots__ = ("_context", "_previous_deadline")
 
     def __init__(self, context: aio.ServicerContext[object, object]) -> None:
         self._context = context
+        self._previous_deadline: float | None = None
 
     async def __aenter__(self) -> None:
-        return None
+        self._previous_deadline = call_deadline(self._context.time_remaining())
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
+        restore_deadline(self._previous_deadline)
         # Returns None, so nothing is ever suppressed (and type checkers know it).
         if error is None or isinstance(error, aio.AbortError) or not isinstance(error, Exception):
             return  # no error, a status the handler already set, or a cancellation

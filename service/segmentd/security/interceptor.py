@@ -41,13 +41,16 @@ _STORE_DOWN = (grpc.StatusCode.UNAVAILABLE, "cannot check the API key: database 
 _CHECK_FAILED = (grpc.StatusCode.INTERNAL, "internal error")
 
 
-def access_control(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
-) -> tuple[aio.ServerInterceptor, ...]:
-    """Return the interceptors ``settings`` ask for: the key check with ``require_auth``, else none."""
+def key_verifier(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> KeyVerifier | None:
+    """Return the key verifier ``settings`` ask for: one with ``require_auth``, else none."""
     if not settings.require_auth:
-        return ()
-    return (AuthInterceptor(KeyVerifier(ApiKeyRepository(sessions), settings.auth_cache_seconds)),)
+        return None
+    return KeyVerifier(ApiKeyRepository(sessions), settings.auth_cache_seconds)
+
+
+def access_control(verifier: KeyVerifier | None) -> tuple[aio.ServerInterceptor, ...]:
+    """Return the interceptors that check keys with ``verifier`` (none without one)."""
+    return () if verifier is None else (AuthInterceptor(verifier),)
 
 
 def _authorization(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | bytes | None:

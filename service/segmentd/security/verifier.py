@@ -4,10 +4,13 @@
          └─miss─> hash ─> store.find(id) ─> valid, not revoked, hash matches? ─> cache ─> answer
 
 Verdicts are cached for ``ttl`` seconds (``--auth-cache-seconds``), refusals as well as
-grants, keyed by the key's hash so no key is kept in memory after its call. That TTL is the
-bound on revocation: a key revoked on any replica, or straight in the database, is refused
-everywhere at most ``ttl`` seconds later. Caching refusals keeps a flood of bad keys from
-becoming a flood of queries; new keys are random, so no one presents one before it exists.
+grants, keyed by the key's hash so no key is kept in memory after its call. On PostgreSQL a
+change to ``api_keys`` is notified to every replica (``store.notifications``), which then
+forgets every verdict, so a revocation reaches them within a notification's delay; the TTL
+stays the bound when notifications are interrupted: a key revoked on any replica, or straight
+in the database, is refused everywhere at most ``ttl`` seconds later. Caching refusals
+keeps a flood of bad keys from becoming a flood of queries; new keys are random, so no one
+presents one before it exists.
 """
 
 from __future__ import annotations
@@ -84,6 +87,6 @@ class KeyVerifier:
         return Identity(record.key_id, record.scopes)
 
     def forget(self) -> None:
-        """Drop every cached verdict (after a revocation this process made itself)."""
+        """Drop every cached verdict (a key changed: revoked here, or notified from elsewhere)."""
         if self._cache is not None:
             self._cache.clear()

@@ -4,6 +4,7 @@
     ping(engine)                  ->  bool                  does the database answer?
     create_sessionmaker(engine)   ->  async_sessionmaker    injected into the repositories
     @store_operation                                        wraps every repository method
+    store_work()                                            the same, as ``async with``
     write_session(sessions)                                 a write transaction (locks on SQLite)
     read_session(sessions) / snapshot_session(sessions)     reads: autocommit / one snapshot
 
@@ -16,7 +17,8 @@ connections get a pool, ``pool_pre_ping``, a server-side ``statement_timeout`` a
 
 Errors: a pool that stays exhausted raises ``ResourceExhausted`` (the database is fine,
 the service is at capacity); anything meaning "the database cannot answer" raises
-``StoreUnavailable``.
+``StoreUnavailable``; a call's deadline passing raises ``DeadlineExceeded``
+(``segmentd.store.deadlines``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from segmentd.errors import ResourceExhausted, StoreUnavailable
 from segmentd.sqlgen.functions import register_sqlite_functions
 from segmentd.store.acquire import AcquireLimits, bound_acquisition, bounded, connect
+from segmentd.store.deadlines import within_call_deadline
 from segmentd.store.json_numbers import load_json
 from segmentd.store.sqlite_inline import WRITE_LOCK_OPTION, SqliteInline, one_writer
 
@@ -61,6 +64,11 @@ _ASYNC_DRIVER_BY_DIALECT = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlit
 # 28 invalid authorization (a rotated password) and 3D invalid catalog name (the database
 # was dropped): whatever the cause, the store cannot serve until an operator acts.
 _UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "28", "3D", "53", "57", "58"})
+
+# Single SQLSTATEs of the same meaning: 42P01 undefined_table, a table of the service's
+# schema gone (dropped, renamed, a database never migrated). SQLite reports a missing table
+# as an OperationalError, which already reads as unavailable: the two stores agree.
+_UNAVAILABLE_SQLSTATES = frozenset({"42P01"})
 
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # includes ConnectionError and TimeoutError
@@ -162,7 +170,12 @@ def dump_json(value: object) -> str:
 
 
 def _create_postgresql_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
-    server_settings = {"application_name": "segmentd"}
+    # client_connection_check_interval: a backend notices within a second that its client
+    # has gone and ends the statement. Cancelling a statement (a deadline, a cancelled call)
+    # sends a cancel request, but the pool may close the connection first and with it the
+    # request in flight; without the check, a statement waiting on a lock would go on until
+    # statement_timeout with nobody to answer.
+    server_settings = {"application_name": "segmentd", "client_connection_check_interval": "1000"}
     if settings.statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
     if settings.idle_in_transaction_timeout_ms:
@@ -331,7 +344,7 @@ def is_unavailable(error: BaseException) -> bool:
     cause = error.orig if isinstance(error, sa_exc.DBAPIError) else error
     sqlstate = getattr(cause, "sqlstate", None)
     if isinstance(sqlstate, str):
-        return sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+        return sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate in _UNAVAILABLE_SQLSTATES
     return any(
         kind.__module__.startswith("asyncpg") and kind.__name__ == "InterfaceError"
         for kind in type(cause).__mro__
@@ -362,6 +375,21 @@ def unavailable_as_store_error() -> Iterator[None]:
         raise
 
 
+@asynccontextmanager
+async def store_work() -> AsyncIterator[None]:
+    """Bound the block by the call's deadline, and turn database failures into ``StoreUnavailable``.
+
+    What :func:`store_operation` does for a method, for code outside the repositories.
+
+    Raises:
+        DeadlineExceeded: the call's deadline passed (its statement is cancelled).
+        StoreUnavailable: the database could not be reached or did not answer.
+    """
+    async with within_call_deadline():
+        with unavailable_as_store_error():
+            yield
+
+
 def rowcount(result: Result[Any]) -> int:
     """Return how many rows an INSERT, UPDATE or DELETE changed."""
     if not isinstance(result, CursorResult):  # pragma: no cover - DML always gives one
@@ -389,12 +417,14 @@ def store_operation(
     """Decorate a repository method so that database failures raise ``StoreUnavailable``.
 
     Every repository method goes through this, so a call that cannot reach the database
-    is answered UNAVAILABLE, never with a wrong "not found" or "not a member".
+    is answered UNAVAILABLE, never with a wrong "not found" or "not a member", and the
+    method's statements are bounded by the call's deadline (``DeadlineExceeded``).
     """
 
     @functools.wraps(method)
     async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        with unavailable_as_store_error():
-            return await method(*args, **kwargs)
+        async with within_call_deadline():
+            with unavailable_as_store_error():
+                return await method(*args, **kwargs)
 
     return wrapper

@@ -33,7 +33,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from segmentd.errors import ResourceExhausted
 from segmentd.store.acquire import connect
-from segmentd.store.database import unavailable_as_store_error
+from segmentd.store.database import store_work
 from segmentd.store.models import EventCountRow, ProfileRow, UserListMemberRow
 
 DEFAULT_CHUNK_SIZE = 1_000
@@ -156,7 +156,7 @@ class MemberQueries:
         lower = [user_id > after] if after else []
         range_end = select(user_id).where(*lower).order_by(user_id).offset(span - 1).limit(1)
         async with self._stream_slot():
-            with unavailable_as_store_error():
+            async with store_work():
                 async with connect(self._engine) as connection:
                     if self.dialect == "postgresql":
                         return await _read_range_postgresql(connection, condition, range_end, lower, size)
@@ -184,7 +184,7 @@ class MemberQueries:
     async def count(self, condition: ColumnElement[bool]) -> int:
         """Return how many profiles match."""
         query = select(func.count()).select_from(self.profiles).where(condition)
-        with unavailable_as_store_error():
+        async with store_work():
             async with connect(self._engine) as connection:
                 if self.dialect == "postgresql":
                     await connection.execute(text(_PLAN_PER_EXECUTION))
@@ -193,7 +193,7 @@ class MemberQueries:
     async def exists_after(self, condition: ColumnElement[bool], after_user_id: str) -> bool:
         """Whether a matching profile has a user id greater than ``after_user_id``."""
         query = select(exists().where(condition, self.profiles.c.user_id > after_user_id))
-        with unavailable_as_store_error():
+        async with store_work():
             async with connect(self._engine) as connection:
                 return bool((await connection.execute(query)).scalar_one())
 

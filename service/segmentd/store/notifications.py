@@ -2,7 +2,8 @@
 
 Triggers (migrations 0001 and 0003) send ``NOTIFY segmentd_segments`` when any segment
 changes and ``NOTIFY segmentd_profiles, '<user id>'`` (or ``'*'`` for large statements)
-when a profile or its events change — whether the write came through a replica or
+when a profile or its events change, and (migration 0007) ``NOTIFY segmentd_keys`` when an
+API key is revoked, changed or deleted — whether the write came through a replica or
 straight from SQL. A :class:`ChangeListener` keeps one dedicated connection listening and
 hands each notification to callbacks.
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 PROFILES_CHANNEL = "segmentd_profiles"
 SEGMENTS_CHANNEL = "segmentd_segments"
+KEYS_CHANNEL = "segmentd_keys"
 #: The payload on ``PROFILES_CHANNEL`` meaning "any profile may have changed".
 EVERY_PROFILE = "*"
 #: How the listening connection names itself in pg_stat_activity.
@@ -44,11 +46,13 @@ class ChangeCallbacks:
         segments_changed: called when any segment changed, with the catalogue version the
             change made (``None`` if the payload carries none) and when it was received.
         reset: called after (re)connecting: changes made while not listening are unknown.
+        keys_changed: called when any API key was revoked, changed or deleted.
     """
 
     profile_changed: Callable[[str | None], None]
     segments_changed: Callable[[int | None, datetime], None]
     reset: Callable[[], None]
+    keys_changed: Callable[[], None] = lambda: None
 
 
 class ChangeListener:
@@ -104,6 +108,7 @@ class ChangeListener:
             connection.add_termination_listener(lambda _connection: closed.set())
             await connection.add_listener(PROFILES_CHANNEL, self._on_profiles)
             await connection.add_listener(SEGMENTS_CHANNEL, self._on_segments)
+            await connection.add_listener(KEYS_CHANNEL, self._on_keys)
             # Listening first, then forgetting: a change in between is seen one way or the other.
             self._callbacks.reset()
             self.listening.set()
@@ -118,6 +123,9 @@ class ChangeListener:
 
     def _on_profiles(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         self._callbacks.profile_changed(None if payload == EVERY_PROFILE else payload)
+
+    def _on_keys(self, _connection: Any, _pid: int, _channel: str, _payload: str) -> None:
+        self._callbacks.keys_changed()
 
     def _on_segments(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         # The trigger sends the new catalogue version; anything else means "something changed".

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from segmentd.engine.rules import JsonValue
 from segmentd.sqlgen.stats import PERCENTILES, stats_statement
-from segmentd.store.database import unavailable_as_store_error
+from segmentd.store.database import store_work
 from segmentd.store.models import ProfileRow
 
 #: Groups reported by value; members with any other value make one more group, the rest.
@@ -132,7 +132,7 @@ class StatsQueries:
             group=group,
             max_groups=self._max_groups,
         )
-        with unavailable_as_store_error():
+        async with store_work():
             async with self._engine.connect() as connection, connection.begin():
                 if self.dialect == "postgresql":
                     # JIT-compiling a statement this wide (a few expressions per segment and
