@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import insert, not_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from segmentd.engine.rules import Rule
 from segmentd.sqlgen.compiler import compile_rule_sql
@@ -82,3 +85,24 @@ async def sql_members(
     assert not members & others
     assert None not in verdicts
     return members
+
+
+async def postgres_plan(
+    engine: AsyncEngine, statement: ClauseElement, settings: Mapping[str, str]
+) -> list[str]:
+    """PostgreSQL's EXPLAIN of ``statement``, with ``settings`` (``SET LOCAL``) in force."""
+    compiled = cast(SQLCompiler, statement.compile(engine.sync_engine))
+    parameters = tuple(
+        json.dumps(compiled.params[name])
+        if compiled.binds[name].type.__class__.__name__ == "JSONB"
+        else compiled.params[name]
+        for name in compiled.positiontup or ()
+    )
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            for setting, value in settings.items():
+                await connection.exec_driver_sql(f"SET LOCAL {setting} = {value}")
+            return [row[0] for row in await connection.exec_driver_sql(f"EXPLAIN {compiled}", parameters)]
+        finally:
+            await transaction.rollback()

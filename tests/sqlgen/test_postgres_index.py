@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from sqlalchemy import select
 
 from segmentd.engine.rules import Condition, Group, Rule
 from segmentd.sqlgen.compiler import compile_rule_sql
-from tests.sqlgen.helpers import events_table, profiles_table
+from tests.sqlgen.helpers import events_table, postgres_plan, profiles_table
 from tests.strategies import NOW
 
 pytestmark = pytest.mark.postgres
@@ -39,22 +37,10 @@ async def test_compile_rule_sql__equality__can_use_gin_index(pg_engine, rule: Ru
         percentile_thresholds={},
         resolve_rule=lambda name: pytest.fail(name),
     )
-    compiled = select(profiles_table.c.user_id).where(expression).compile(pg_engine.sync_engine)
-    parameters = tuple(
-        json.dumps(compiled.params[name])
-        if compiled.binds[name].type.__class__.__name__ == "JSONB"
-        else compiled.params[name]
-        for name in compiled.positiontup or ()
-    )
 
     # When: the planner may not scan the table, so it must find an index path if there is one
-    async with pg_engine.connect() as connection:
-        transaction = await connection.begin()
-        try:
-            await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            plan = [row[0] for row in await connection.exec_driver_sql(f"EXPLAIN {compiled}", parameters)]
-        finally:
-            await transaction.rollback()
+    statement = select(profiles_table.c.user_id).where(expression)
+    plan = await postgres_plan(pg_engine, statement, {"enable_seqscan": "off"})
 
     # Then
     assert any("Bitmap Index Scan on ix_profiles_traits" in line for line in plan), "\n".join(plan)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from segmentd.engine.rules import Condition, Rule
 from segmentd.sqlgen.compiler import compile_rule_sql
 from segmentd.sqlgen.stats import stats_statement
-from tests.sqlgen.helpers import events_table, profiles_table
+from tests.sqlgen.helpers import events_table, postgres_plan, profiles_table
 from tests.strategies import NOW
 
 pytestmark = pytest.mark.postgres
@@ -28,22 +26,9 @@ def _member(rule: Rule):
 
 
 async def _plan(pg_engine, statement) -> list[str]:
-    compiled = statement.compile(pg_engine.sync_engine)
-    parameters = tuple(
-        json.dumps(compiled.params[name])
-        if compiled.binds[name].type.__class__.__name__ == "JSONB"
-        else compiled.params[name]
-        for name in compiled.positiontup or ()
-    )
-    async with pg_engine.connect() as connection:
-        transaction = await connection.begin()
-        try:
-            # Parallelism made free, so the plan shows whether it is possible at all.
-            for setting in ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size"):
-                await connection.exec_driver_sql(f"SET LOCAL {setting} = 0")
-            return [row[0] for row in await connection.exec_driver_sql(f"EXPLAIN {compiled}", parameters)]
-        finally:
-            await transaction.rollback()
+    # Parallelism made free, so the plan shows whether it is possible at all.
+    free = ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size")
+    return await postgres_plan(pg_engine, statement, dict.fromkeys(free, "0"))
 
 
 @pytest.mark.parametrize("traits", [[], [("mrr",)]], ids=["sizes", "with-a-trait"])
