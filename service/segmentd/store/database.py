@@ -270,15 +270,12 @@ async def run_write(
     costs no round trip of its own; no ORM session, whose bookkeeping Core statements do not
     need (it cost a point read ~0.2 ms of CPU).
     """
-    bind = sessions.kw.get("bind")
-    inline = _sqlite_inline(bind)
+    engine = _engine_of(sessions)
+    inline = _sqlite_inline(engine)
     if inline is not None:
         return await inline.write(work, large=large)
-    if isinstance(bind, AsyncEngine):
-        async with connect(bind) as connection, connection.begin():
-            return await connection.run_sync(work)
-    async with write_session(sessions) as session:  # sessions bound to a test's connection
-        return await (await session.connection()).run_sync(work)
+    async with connect(engine) as connection, connection.begin():
+        return await connection.run_sync(work)
 
 
 async def run_read(sessions: async_sessionmaker[AsyncSession], work: Callable[[Connection], _T]) -> _T:
@@ -286,21 +283,28 @@ async def run_read(sessions: async_sessionmaker[AsyncSession], work: Callable[[C
 
     See ``run_write``; on PostgreSQL the connection is in autocommit mode (no BEGIN, COMMIT).
     """
-    bind = sessions.kw.get("bind")
-    inline = _sqlite_inline(bind)
+    engine = _engine_of(sessions)
+    inline = _sqlite_inline(engine)
     if inline is not None:
         return await inline.read(work)
-    if isinstance(bind, AsyncEngine):
-        async with connect(bind) as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            return await autocommit.run_sync(work)
-    async with read_session(sessions) as session:  # sessions bound to a test's connection
-        return await (await session.connection()).run_sync(work)
+    async with connect(engine) as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        return await autocommit.run_sync(work)
 
 
-def _sqlite_inline(bind: object) -> SqliteInline | None:
-    # Sessions bound to one connection (tests that roll back) keep to that connection.
-    return SqliteInline.for_engine(bind) if isinstance(bind, AsyncEngine) else None
+def _engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("the repositories' sessions must be bound to an engine (create_sessionmaker)")
+    return bind
+
+
+def _sqlite_inline(engine: AsyncEngine) -> SqliteInline | None:
+    inline = SqliteInline.for_engine(engine)
+    if inline is None and engine.dialect.name == "sqlite":
+        # Its writes would run without the write lock and the process's writer queue.
+        raise TypeError("a SQLite engine must come from create_engine, which sets up its point operations")
+    return inline
 
 
 @asynccontextmanager

@@ -1,16 +1,15 @@
 """SQL builders of the profile repository that differ between PostgreSQL and SQLite.
 
 trait_number(dialect, path)     (is a JSON number?, its value) at a dotted path
-event_count_columns(...)        one correlated sum per (event name, window)
-list_membership_columns(n)      one EXISTS per user list: a probe of the members' primary key
 event_count_columns(...)        one correlated sum per (event name, window); pseudo-events:
                                 ``*`` sums every name, ``$created`` reads the profile's create_time
-upsert_event_counts(...)        per-day upsert adding counts: count = events.count + excluded.count
+list_membership_columns(n)      one EXISTS per user list: a probe of the members' primary key
+upsert_event_counts(dialect)    per-day upsert adding counts: count = events.count + excluded.count
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -113,14 +112,13 @@ def trait_number(dialect: str, path: Sequence[str]) -> tuple[ColumnElement[bool]
     return is_number, func.json_extract(ProfileRow.traits, json_path)
 
 
-def upsert_event_counts(dialect: str, rows: Sequence[Mapping[str, Any]] | None = None) -> Insert:
-    """Return an INSERT of per-day counts that adds to the counts already stored.
+def upsert_event_counts(dialect: str) -> Insert:
+    """Return an INSERT of a per-day count that adds to the count already stored.
 
-    With ``rows``, an INSERT of those rows (one statement, one round trip); without, one
-    to execute with each row's parameters (built once and kept: SQLite runs it per row).
+    Built once per dialect and kept; executed with one parameter set per row.
     """
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(EventCountRow) if rows is None else insert(EventCountRow).values(list(rows))
+    statement = insert(EventCountRow)
     return statement.on_conflict_do_update(
         index_elements=[EventCountRow.user_id, EventCountRow.name, EventCountRow.day],
         set_={"count": EventCountRow.count + statement.excluded.count},
