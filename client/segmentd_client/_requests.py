@@ -18,7 +18,7 @@ from segmentd_client._convert import (
     struct_of,
 )
 from segmentd_client.definitions import DefinitionError, load_definitions
-from segmentd_client.types import ApplyAction, Consistency, Event
+from segmentd_client.types import ApplyAction, ApplyResult, Consistency, Event
 from segmentd_client.v1 import evaluation_pb2, profiles_pb2, segments_pb2
 
 #: What ``apply_segment`` accepts: a definition, or the path of a file holding one.
@@ -106,9 +106,60 @@ def apply_action(desired: segments_pb2.Segment, current: segments_pb2.Segment | 
     return "unchanged" if same else "updated"
 
 
-def update(desired: segments_pb2.Segment, current: segments_pb2.Segment) -> segments_pb2.UpdateSegmentRequest:
-    """The request replacing ``current``'s description, labels and rule by ``desired``'s."""
+def update(
+    desired: segments_pb2.Segment, current: segments_pb2.Segment | None
+) -> segments_pb2.UpdateSegmentRequest:
+    """The request making a segment ``desired``: replacing ``current``, or creating it (None).
+
+    The etag is the one read (empty when there was no segment), so a segment changed or
+    created by someone else in the meantime makes the write fail with ``Aborted``.
+    """
     segment = segments_pb2.Segment()
     segment.CopyFrom(desired)
-    segment.etag = current.etag
-    return segments_pb2.UpdateSegmentRequest(segment=segment)
+    segment.etag = "" if current is None else current.etag
+    return segments_pb2.UpdateSegmentRequest(segment=segment, allow_missing=True)
+
+
+def apply_request(
+    desired: Sequence[segments_pb2.Segment],
+    current: Sequence[segments_pb2.Segment | None],
+    *,
+    dry_run: bool,
+) -> segments_pb2.UpdateSegmentRequest | segments_pb2.BatchUpdateSegmentsRequest | None:
+    """The one call writing every definition that differs from its segment; None if none does.
+
+    One change is an ``UpdateSegment`` (its errors name ``segment.…``); more are one
+    ``BatchUpdateSegments``, all or none (its errors name ``requests[i].segment.…``).
+    """
+    requests = [
+        update(wanted, found)
+        for wanted, found in zip(desired, current, strict=True)
+        if apply_action(wanted, found) != "unchanged"
+    ]
+    if not requests:
+        return None
+    if len(requests) == 1:
+        requests[0].validate_only = dry_run
+        return requests[0]
+    return segments_pb2.BatchUpdateSegmentsRequest(requests=requests, validate_only=dry_run)
+
+
+def apply_results(
+    desired: Sequence[segments_pb2.Segment],
+    current: Sequence[segments_pb2.Segment | None],
+    written: Sequence[segments_pb2.Segment],
+    *,
+    dry_run: bool,
+) -> list[ApplyResult]:
+    """What applying ``desired`` did, given the segments the batch of ``apply_batch`` wrote."""
+    results = []
+    writes = iter(written)
+    for wanted, found in zip(desired, current, strict=True):
+        action = apply_action(wanted, found)
+        before = None if found is None else found.version
+        if action == "unchanged":
+            results.append(ApplyResult(action, wanted.name, before, before, dry_run))
+        else:
+            after = next(writes).version
+            results.append(ApplyResult(action, wanted.name, before, None if dry_run else after, dry_run))
+    return results

@@ -304,26 +304,14 @@ class Client(UserListMethods):
     def apply_segment(
         self, definition: _requests.DefinitionInput, *, dry_run: bool = False, timeout: float | None = None
     ) -> ApplyResult:
-        """Create a segment, or update it to the definition (with its current etag).
+        """Create a segment, or update it to the definition (with the etag read first).
 
         ``definition`` is a mapping (``name``, ``description``, ``labels``, ``rule``) or the
         path of a JSON/YAML file holding one. Returns what was done: ``created``,
-        ``updated`` or ``unchanged``; with ``dry_run``, what would be done.
+        ``updated`` or ``unchanged``; with ``dry_run``, what would be done, checked by the
+        server (rule, references, limits) without writing anything.
         """
-        desired = _requests.desired_segment(definition)
-        current = self._current(desired.name, timeout)
-        action = _requests.apply_action(desired, current)
-        before = None if current is None else current.version
-        if action == "unchanged" or dry_run:
-            return ApplyResult(
-                action, desired.name, before, before if action == "unchanged" else None, dry_run
-            )
-        if current is None:
-            create = segments_pb2.CreateSegmentRequest(segment=desired)
-            written = self._call(self._segments.CreateSegment, create, timeout)
-        else:
-            written = self._call(self._segments.UpdateSegment, _requests.update(desired, current), timeout)
-        return ApplyResult(action, desired.name, before, written.version)
+        return (self._apply([_requests.desired_segment(definition)], dry_run, timeout))[0]
 
     def apply_segments(
         self,
@@ -332,12 +320,26 @@ class Client(UserListMethods):
         dry_run: bool = False,
         timeout: float | None = None,
     ) -> list[ApplyResult]:
-        """Apply many definitions (or a file or folder of them), referenced segments first."""
+        """Apply many definitions (or a file or folder of them) in one transaction: all or none.
+
+        Referenced segments are written first, so a definition may reference another one of
+        the same call. With ``dry_run`` the server checks the whole set as if it were written.
+        """
         found = load_definitions(definitions) if isinstance(definitions, str | Path) else list(definitions)
-        return [
-            self.apply_segment(definition, dry_run=dry_run, timeout=timeout)
-            for definition in in_dependency_order(found)
-        ]
+        desired = [_requests.desired_segment(definition) for definition in in_dependency_order(found)]
+        return self._apply(desired, dry_run, timeout)
+
+    def _apply(
+        self, desired: list[segments_pb2.Segment], dry_run: bool, timeout: float | None
+    ) -> list[ApplyResult]:
+        current = [self._current(segment.name, timeout) for segment in desired]
+        request = _requests.apply_request(desired, current, dry_run=dry_run)
+        written: Sequence[segments_pb2.Segment] = []
+        if isinstance(request, segments_pb2.UpdateSegmentRequest):
+            written = [self._call(self._segments.UpdateSegment, request, timeout)]
+        elif request is not None:
+            written = (self._call(self._segments.BatchUpdateSegments, request, timeout)).segments
+        return _requests.apply_results(desired, current, written, dry_run=dry_run)
 
     def _current(self, name: str, timeout: float | None) -> segments_pb2.Segment | None:
         try:

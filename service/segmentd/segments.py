@@ -18,7 +18,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -28,6 +28,7 @@ from segmentd.engine.rules import Rule
 from segmentd.errors import SegmentNotFound, StoreUnavailable
 from segmentd.store.deadlines import detached
 from segmentd.store.records import Segment, SegmentPage
+from segmentd.store.segment_writes import SegmentWrite
 from segmentd.store.segments import CatalogueChanges, SegmentRepository
 
 log = logging.getLogger(__name__)
@@ -122,12 +123,23 @@ class SegmentCatalog:
         self._refreshing = asyncio.Lock()
         self._check: asyncio.Task[None] | None = None
 
-    async def create(self, name: str, description: str, rule: Rule, labels: Mapping[str, str]) -> Segment:
-        """Store a new segment (version 1)."""
+    async def create(
+        self,
+        name: str,
+        description: str,
+        rule: Rule,
+        labels: Mapping[str, str],
+        *,
+        validate_only: bool = False,
+    ) -> Segment:
+        """Store a new segment (version 1); with ``validate_only``, only check it."""
         try:
-            return await self._repository.create(name, description, rule, dict(labels))
+            return await self._repository.create(
+                name, description, rule, dict(labels), validate_only=validate_only
+            )
         finally:
-            self.invalidate()
+            if not validate_only:
+                self.invalidate()
 
     async def get(self, name: str, version: int = 0) -> Segment:
         """Return segment ``name`` at ``version`` (0: the current version)."""
@@ -147,16 +159,25 @@ class SegmentCatalog:
         labels: Mapping[str, str] | None = None,
     ) -> Segment:
         """Write a new version of segment ``name``; ``etag`` must be the current one."""
+        return await self.write(SegmentWrite(name, etag, description, rule, labels))
+
+    async def write(self, write: SegmentWrite, *, validate_only: bool = False) -> Segment:
+        """Update a segment, or create it when missing and ``write.allow_missing``."""
         try:
-            return await self._repository.update(
-                name,
-                etag=etag,
-                description=description,
-                rule=rule,
-                labels=None if labels is None else dict(labels),
-            )
+            return await self._repository.write(write, validate_only=validate_only)
         finally:
-            self.invalidate()
+            if not validate_only:
+                self.invalidate()
+
+    async def write_many(
+        self, writes: Sequence[SegmentWrite], *, validate_only: bool = False
+    ) -> tuple[Segment, ...]:
+        """Apply ``writes`` in order, all or none (``SegmentRepository.write_many``)."""
+        try:
+            return await self._repository.write_many(writes, validate_only=validate_only)
+        finally:
+            if not validate_only:
+                self.invalidate()
 
     async def delete(self, name: str, etag: str = "") -> None:
         """Delete segment ``name`` (its history stays readable)."""

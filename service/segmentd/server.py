@@ -24,7 +24,8 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from segmentd.api.decoding import DecodingInterceptor
-from segmentd.api.grpc_api import EvaluationLimits, EvaluationServicer, ProfileServicer, SegmentServicer
+from segmentd.api.grpc_api import EvaluationLimits, EvaluationServicer, ProfileServicer
+from segmentd.api.segments import SegmentServicer
 from segmentd.api.user_lists import UserListServicer
 from segmentd.config import Settings
 from segmentd.evaluation import Evaluator, utc_now

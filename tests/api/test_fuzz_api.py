@@ -122,9 +122,22 @@ _numeric_traits = st.lists(st.sampled_from(("mrr", "company.size", "plan")) | _t
 _consistency = st.sampled_from((0, 1, 2)) | _int32
 _mask = st.lists(st.sampled_from(("description", "rule", "labels")) | _texts, max_size=2)
 
+_update_requests = st.builds(
+    segments_pb2.UpdateSegmentRequest,
+    segment=_segment(),
+    update_mask=st.builds(field_mask_pb2.FieldMask, paths=_mask),
+    allow_missing=st.booleans(),
+    validate_only=st.booleans(),
+)
+
 #: (service, method, kind, request strategy); kind: unary, server_stream or client_stream.
 CALLS: list[tuple[str, str, str, st.SearchStrategy[Any]]] = [
-    ("segments", "CreateSegment", "unary", st.builds(segments_pb2.CreateSegmentRequest, segment=_segment())),
+    (
+        "segments",
+        "CreateSegment",
+        "unary",
+        st.builds(segments_pb2.CreateSegmentRequest, segment=_segment(), validate_only=st.booleans()),
+    ),
     (
         "segments",
         "GetSegment",
@@ -146,10 +159,16 @@ CALLS: list[tuple[str, str, str, st.SearchStrategy[Any]]] = [
         "segments",
         "UpdateSegment",
         "unary",
+        _update_requests,
+    ),
+    (
+        "segments",
+        "BatchUpdateSegments",
+        "unary",
         st.builds(
-            segments_pb2.UpdateSegmentRequest,
-            segment=_segment(),
-            update_mask=st.builds(field_mask_pb2.FieldMask, paths=_mask),
+            segments_pb2.BatchUpdateSegmentsRequest,
+            requests=st.lists(_update_requests, max_size=3),
+            validate_only=st.booleans(),
         ),
     ),
     (
@@ -291,6 +310,7 @@ WRITES = frozenset(
     {
         "CreateSegment",
         "UpdateSegment",
+        "BatchUpdateSegments",
         "DeleteSegment",
         "UpsertProfile",
         "DeleteProfile",

@@ -124,6 +124,35 @@ async def test_apply__bad_definition__message_and_exit_code(
     assert "Traceback" not in result.err
 
 
+@pytest.mark.parametrize("dry_run", [False, True], ids=["apply", "dry-run"])
+async def test_apply__folder_with_one_bad_definition__nothing_written(
+    segmentd: Segmentd, tmp_path: Path, dry_run: bool
+):
+    # Given: a good definition, one referencing it, and one whose reference dangles
+    (tmp_path / "a-free.yaml").write_text(FREE_YAML)
+    (tmp_path / "b-uses-free.yaml").write_text("name: uses-free\nrule: {segment: {name: free-plan}}\n")
+    (tmp_path / "c-dangling.yaml").write_text("name: dangling\nrule: {segment: {name: nowhere}}\n")
+    # When
+    result = await segmentd("apply", "-f", str(tmp_path), *(["--dry-run"] if dry_run else []))
+    # Then: the server checked all three together (the dry run too) and wrote none of them
+    assert (result.status, result.out) == (EXIT_INVALID, "")
+    assert "segment 'dangling'" in result.err and "'nowhere' does not exist" in result.err
+    assert (await segmentd("get", "free-plan")).status == EXIT_NOT_FOUND
+
+
+async def test_apply__dry_run_of_an_invalid_change__refused_by_the_server(segmentd: Segmentd, tmp_path: Path):
+    # Given
+    path = tmp_path / "free.yaml"
+    path.write_text(FREE_YAML)
+    assert (await segmentd("apply", "-f", str(path))).status == EXIT_OK
+    path.write_text("name: free-plan\nrule: {in_list: {name: no-such-list}}\n")
+    # When
+    dry = await segmentd("apply", "-f", str(path), "--dry-run")
+    # Then
+    assert dry.status == EXIT_INVALID and "user list 'no-such-list' does not exist" in dry.err
+    assert (await segmentd("get", "free-plan", "-o", "json")).out.count('"version": 1') == 1
+
+
 async def test_apply__empty_folder__invalid_input(segmentd: Segmentd, tmp_path: Path):
     result = await segmentd("apply", "-f", str(tmp_path))
     assert (result.status, result.out) == (EXIT_INVALID, "")

@@ -80,6 +80,23 @@ async def test_apply_segment__invalid_rule__invalid_argument_names_the_node(clie
     assert raised.value.reason
 
 
+async def test_apply_segments__one_refused__none_written_dry_run_checked_alike(client: AsyncClient):
+    # Given: the second references the first; the third tests a list that does not exist
+    unlisted = {"name": "unlisted", "rule": {"in_list": {"name": "no-such-list"}}}
+    definitions = [FREE, UPGRADE_CANDIDATES, unlisted]
+    for dry_run in (True, False):
+        # When
+        with pytest.raises(InvalidArgument) as raised:
+            await client.apply_segments(definitions, dry_run=dry_run)
+        # Then
+        assert raised.value.field.startswith("requests[2].segment.rule")
+        assert await client.list_segments() == []
+    # And without the bad one, the dry run passes (the reference is to the batch) and writes nothing
+    planned = await client.apply_segments(definitions[:2], dry_run=True)
+    assert [(r.action, r.dry_run) for r in planned] == [("created", True), ("created", True)]
+    assert await client.list_segments() == []
+
+
 async def test_list_get_delete_segments(client: AsyncClient):
     # Given
     await client.apply_segments(

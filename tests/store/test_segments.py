@@ -19,7 +19,7 @@ from segmentd.errors import (
     SegmentInUse,
     SegmentNotFound,
 )
-from segmentd.store import segments as segments_module
+from segmentd.store import segment_writes
 from segmentd.store.segment_rows import check_references
 from segmentd.store.segments import SegmentRepository
 
@@ -386,7 +386,7 @@ async def test_update__row_changed_behind_the_lock__compare_and_set_refuses(
         async with engine.begin() as other:  # another connection, not holding the advisory lock
             await other.execute(text("UPDATE segments SET etag = 'sneaky' WHERE name = 's'"))
 
-    monkeypatch.setattr(segments_module, "check_references", check_then_change_behind_our_back)
+    monkeypatch.setattr(segment_writes, "check_references", check_then_change_behind_our_back)
     # When
     with pytest.raises(EtagMismatch):
         await segments.update("s", etag=v1.etag, description="lost")

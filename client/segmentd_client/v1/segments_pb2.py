@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from segmentd_client.v1 import rules_pb2 as segmentd__client_dot_v1_dot_rules__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!segmentd_client/v1/segments.proto\x12\x0bsegmentd.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1esegmentd_client/v1/rules.proto\"\xaf\x02\n\x07Segment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x1f\n\x04rule\x18\x03 \x01(\x0b\x32\x11.segmentd.v1.Rule\x12\x30\n\x06labels\x18\x04 \x03(\x0b\x32 .segmentd.v1.Segment.LabelsEntry\x12\x0f\n\x07version\x18\x05 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\x14\x43reateSegmentRequest\x12%\n\x07segment\x18\x01 \x01(\x0b\x32\x14.segmentd.v1.Segment\"2\n\x11GetSegmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"\xa9\x01\n\x13ListSegmentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12<\n\x06labels\x18\x03 \x03(\x0b\x32,.segmentd.v1.ListSegmentsRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"W\n\x14ListSegmentsResponse\x12&\n\x08segments\x18\x01 \x03(\x0b\x32\x14.segmentd.v1.Segment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"n\n\x14UpdateSegmentRequest\x12%\n\x07segment\x18\x01 \x01(\x0b\x32\x14.segmentd.v1.Segment\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"2\n\x14\x44\x65leteSegmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t2\x89\x03\n\x0eSegmentService\x12H\n\rCreateSegment\x12!.segmentd.v1.CreateSegmentRequest\x1a\x14.segmentd.v1.Segment\x12\x42\n\nGetSegment\x12\x1e.segmentd.v1.GetSegmentRequest\x1a\x14.segmentd.v1.Segment\x12S\n\x0cListSegments\x12 .segmentd.v1.ListSegmentsRequest\x1a!.segmentd.v1.ListSegmentsResponse\x12H\n\rUpdateSegment\x12!.segmentd.v1.UpdateSegmentRequest\x1a\x14.segmentd.v1.Segment\x12J\n\rDeleteSegment\x12!.segmentd.v1.DeleteSegmentRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!segmentd_client/v1/segments.proto\x12\x0bsegmentd.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1esegmentd_client/v1/rules.proto\"\xaf\x02\n\x07Segment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x1f\n\x04rule\x18\x03 \x01(\x0b\x32\x11.segmentd.v1.Rule\x12\x30\n\x06labels\x18\x04 \x03(\x0b\x32 .segmentd.v1.Segment.LabelsEntry\x12\x0f\n\x07version\x18\x05 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"T\n\x14\x43reateSegmentRequest\x12%\n\x07segment\x18\x01 \x01(\x0b\x32\x14.segmentd.v1.Segment\x12\x15\n\rvalidate_only\x18\x02 \x01(\x08\"2\n\x11GetSegmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"\xa9\x01\n\x13ListSegmentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12<\n\x06labels\x18\x03 \x03(\x0b\x32,.segmentd.v1.ListSegmentsRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"W\n\x14ListSegmentsResponse\x12&\n\x08segments\x18\x01 \x03(\x0b\x32\x14.segmentd.v1.Segment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9c\x01\n\x14UpdateSegmentRequest\x12%\n\x07segment\x18\x01 \x01(\x0b\x32\x14.segmentd.v1.Segment\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x15\n\rallow_missing\x18\x03 \x01(\x08\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\"h\n\x1a\x42\x61tchUpdateSegmentsRequest\x12\x33\n\x08requests\x18\x01 \x03(\x0b\x32!.segmentd.v1.UpdateSegmentRequest\x12\x15\n\rvalidate_only\x18\x02 \x01(\x08\"E\n\x1b\x42\x61tchUpdateSegmentsResponse\x12&\n\x08segments\x18\x01 \x03(\x0b\x32\x14.segmentd.v1.Segment\"2\n\x14\x44\x65leteSegmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t2\xf3\x03\n\x0eSegmentService\x12H\n\rCreateSegment\x12!.segmentd.v1.CreateSegmentRequest\x1a\x14.segmentd.v1.Segment\x12\x42\n\nGetSegment\x12\x1e.segmentd.v1.GetSegmentRequest\x1a\x14.segmentd.v1.Segment\x12S\n\x0cListSegments\x12 .segmentd.v1.ListSegmentsRequest\x1a!.segmentd.v1.ListSegmentsResponse\x12H\n\rUpdateSegment\x12!.segmentd.v1.UpdateSegmentRequest\x1a\x14.segmentd.v1.Segment\x12J\n\rDeleteSegment\x12!.segmentd.v1.DeleteSegmentRequest\x1a\x16.google.protobuf.Empty\x12h\n\x13\x42\x61tchUpdateSegments\x12\'.segmentd.v1.BatchUpdateSegmentsRequest\x1a(.segmentd.v1.BatchUpdateSegmentsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,19 +44,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEGMENT_LABELSENTRY']._serialized_start=437
   _globals['_SEGMENT_LABELSENTRY']._serialized_end=482
   _globals['_CREATESEGMENTREQUEST']._serialized_start=484
-  _globals['_CREATESEGMENTREQUEST']._serialized_end=545
-  _globals['_GETSEGMENTREQUEST']._serialized_start=547
-  _globals['_GETSEGMENTREQUEST']._serialized_end=597
-  _globals['_LISTSEGMENTSREQUEST']._serialized_start=600
-  _globals['_LISTSEGMENTSREQUEST']._serialized_end=769
+  _globals['_CREATESEGMENTREQUEST']._serialized_end=568
+  _globals['_GETSEGMENTREQUEST']._serialized_start=570
+  _globals['_GETSEGMENTREQUEST']._serialized_end=620
+  _globals['_LISTSEGMENTSREQUEST']._serialized_start=623
+  _globals['_LISTSEGMENTSREQUEST']._serialized_end=792
   _globals['_LISTSEGMENTSREQUEST_LABELSENTRY']._serialized_start=437
   _globals['_LISTSEGMENTSREQUEST_LABELSENTRY']._serialized_end=482
-  _globals['_LISTSEGMENTSRESPONSE']._serialized_start=771
-  _globals['_LISTSEGMENTSRESPONSE']._serialized_end=858
-  _globals['_UPDATESEGMENTREQUEST']._serialized_start=860
-  _globals['_UPDATESEGMENTREQUEST']._serialized_end=970
-  _globals['_DELETESEGMENTREQUEST']._serialized_start=972
-  _globals['_DELETESEGMENTREQUEST']._serialized_end=1022
-  _globals['_SEGMENTSERVICE']._serialized_start=1025
-  _globals['_SEGMENTSERVICE']._serialized_end=1418
+  _globals['_LISTSEGMENTSRESPONSE']._serialized_start=794
+  _globals['_LISTSEGMENTSRESPONSE']._serialized_end=881
+  _globals['_UPDATESEGMENTREQUEST']._serialized_start=884
+  _globals['_UPDATESEGMENTREQUEST']._serialized_end=1040
+  _globals['_BATCHUPDATESEGMENTSREQUEST']._serialized_start=1042
+  _globals['_BATCHUPDATESEGMENTSREQUEST']._serialized_end=1146
+  _globals['_BATCHUPDATESEGMENTSRESPONSE']._serialized_start=1148
+  _globals['_BATCHUPDATESEGMENTSRESPONSE']._serialized_end=1217
+  _globals['_DELETESEGMENTREQUEST']._serialized_start=1219
+  _globals['_DELETESEGMENTREQUEST']._serialized_end=1269
+  _globals['_SEGMENTSERVICE']._serialized_start=1272
+  _globals['_SEGMENTSERVICE']._serialized_end=1771
 # @@protoc_insertion_point(module_scope)

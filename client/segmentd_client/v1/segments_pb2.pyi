@@ -117,6 +117,13 @@ class CreateSegmentRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SEGMENT_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    validate_only: _builtins.bool
+    """When true, the request is checked as if it were written (the rule, its
+    references, the name being free) and the segment that would be created
+    is returned, but nothing is written. Its `etag` and times are previews
+    that no stored segment carries.
+    """
     @_builtins.property
     def segment(self) -> Global___Segment:
         """The segment to create: `name` and `rule` are required; `description`
@@ -127,10 +134,11 @@ class CreateSegmentRequest(_message.Message):
         self,
         *,
         segment: Global___Segment | None = ...,
+        validate_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -260,6 +268,20 @@ class UpdateSegmentRequest(_message.Message):
 
     SEGMENT_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ALLOW_MISSING_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    allow_missing: _builtins.bool
+    """When true and no segment has this name, the segment is created from
+    the fields sent (as `CreateSegment` would; `rule` is then required and
+    `etag` must be empty). An existing segment is updated as usual, with its
+    etag; an empty etag then means the caller expected no segment, and the
+    call fails with ABORTED, as for any concurrent change.
+    """
+    validate_only: _builtins.bool
+    """When true, the update is checked as if it were written and the
+    resulting segment is returned, but nothing is written (see
+    `CreateSegmentRequest.validate_only`).
+    """
     @_builtins.property
     def segment(self) -> Global___Segment:
         """The segment to update, identified by `name`, with the new values of the
@@ -278,14 +300,75 @@ class UpdateSegmentRequest(_message.Message):
         *,
         segment: Global___Segment | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        allow_missing: _builtins.bool = ...,
+        validate_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment", b"segment", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_missing", b"allow_missing", "segment", b"segment", "update_mask", b"update_mask", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateSegmentRequest: _TypeAlias = UpdateSegmentRequest  # noqa: Y015
+
+@_typing.final
+class BatchUpdateSegmentsRequest(_message.Message):
+    """The request of `BatchUpdateSegments`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    validate_only: _builtins.bool
+    """When true, the whole batch is checked as if it were written, references
+    between its segments included, and the segments it would write are
+    returned; nothing is written.
+    """
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___UpdateSegmentRequest]:
+        """The changes, applied in this order, each as `UpdateSegment` would apply
+        it (set `allow_missing` to create segments that do not exist). Between 1
+        and 1000; no name may appear twice; their own `validate_only` must be
+        false (set the batch's).
+        """
+
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___UpdateSegmentRequest] | None = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests", "validate_only", b"validate_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchUpdateSegmentsRequest: _TypeAlias = BatchUpdateSegmentsRequest  # noqa: Y015
+
+@_typing.final
+class BatchUpdateSegmentsResponse(_message.Message):
+    """The response of `BatchUpdateSegments`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def segments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Segment]:
+        """The segments as written, in the order of the requests."""
+
+    def __init__(
+        self,
+        *,
+        segments: _abc.Iterable[Global___Segment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["segments", b"segments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchUpdateSegmentsResponse: _TypeAlias = BatchUpdateSegmentsResponse  # noqa: Y015
 
 @_typing.final
 class DeleteSegmentRequest(_message.Message):

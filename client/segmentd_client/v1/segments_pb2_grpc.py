@@ -67,6 +67,11 @@ class SegmentServiceStub:
                 request_serializer=segmentd__client_dot_v1_dot_segments__pb2.DeleteSegmentRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.BatchUpdateSegments = channel.unary_unary(
+                '/segmentd.v1.SegmentService/BatchUpdateSegments',
+                request_serializer=segmentd__client_dot_v1_dot_segments__pb2.BatchUpdateSegmentsRequest.SerializeToString,
+                response_deserializer=segmentd__client_dot_v1_dot_segments__pb2.BatchUpdateSegmentsResponse.FromString,
+                _registered_method=True)
 
 
 class SegmentServiceServicer:
@@ -119,6 +124,17 @@ class SegmentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchUpdateSegments(self, request, context):
+        """Creates or updates many segments in one transaction: every change is
+        written, or none is (the first error is returned, naming the request by
+        its index, e.g. `requests[2].segment.rule`). The requests are applied in
+        the order given, so a segment may reference one created earlier in the
+        same batch. `segmentd apply` sends a whole folder this way.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SegmentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +162,11 @@ def add_SegmentServiceServicer_to_server(servicer, server):
                     servicer.DeleteSegment,
                     request_deserializer=segmentd__client_dot_v1_dot_segments__pb2.DeleteSegmentRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'BatchUpdateSegments': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchUpdateSegments,
+                    request_deserializer=segmentd__client_dot_v1_dot_segments__pb2.BatchUpdateSegmentsRequest.FromString,
+                    response_serializer=segmentd__client_dot_v1_dot_segments__pb2.BatchUpdateSegmentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -290,6 +311,33 @@ class SegmentService:
             '/segmentd.v1.SegmentService/DeleteSegment',
             segmentd__client_dot_v1_dot_segments__pb2.DeleteSegmentRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchUpdateSegments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/segmentd.v1.SegmentService/BatchUpdateSegments',
+            segmentd__client_dot_v1_dot_segments__pb2.BatchUpdateSegmentsRequest.SerializeToString,
+            segmentd__client_dot_v1_dot_segments__pb2.BatchUpdateSegmentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

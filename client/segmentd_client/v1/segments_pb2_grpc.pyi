@@ -59,6 +59,13 @@ class SegmentServiceStub:
     so a version number always means one definition. Fails with
     FAILED_PRECONDITION while another segment references it.
     """
+    BatchUpdateSegments: _grpc.UnaryUnaryMultiCallable[_segments_pb2.BatchUpdateSegmentsRequest, _segments_pb2.BatchUpdateSegmentsResponse]
+    """Creates or updates many segments in one transaction: every change is
+    written, or none is (the first error is returned, naming the request by
+    its index, e.g. `requests[2].segment.rule`). The requests are applied in
+    the order given, so a segment may reference one created earlier in the
+    same batch. `segmentd apply` sends a whole folder this way.
+    """
 
 @_typing.type_check_only
 class SegmentServiceAsyncStub(SegmentServiceStub):
@@ -89,6 +96,13 @@ class SegmentServiceAsyncStub(SegmentServiceStub):
     and a `version`, and re-creating the name continues its version numbers,
     so a version number always means one definition. Fails with
     FAILED_PRECONDITION while another segment references it.
+    """
+    BatchUpdateSegments: _aio.UnaryUnaryMultiCallable[_segments_pb2.BatchUpdateSegmentsRequest, _segments_pb2.BatchUpdateSegmentsResponse]  # type: ignore[assignment]
+    """Creates or updates many segments in one transaction: every change is
+    written, or none is (the first error is returned, naming the request by
+    its index, e.g. `requests[2].segment.rule`). The requests are applied in
+    the order given, so a segment may reference one created earlier in the
+    same batch. `segmentd apply` sends a whole folder this way.
     """
 
 class SegmentServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -147,6 +161,19 @@ class SegmentServiceServicer(metaclass=_abc_1.ABCMeta):
         and a `version`, and re-creating the name continues its version numbers,
         so a version number always means one definition. Fails with
         FAILED_PRECONDITION while another segment references it.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchUpdateSegments(
+        self,
+        request: _segments_pb2.BatchUpdateSegmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_segments_pb2.BatchUpdateSegmentsResponse, _abc.Awaitable[_segments_pb2.BatchUpdateSegmentsResponse]]:
+        """Creates or updates many segments in one transaction: every change is
+        written, or none is (the first error is returned, naming the request by
+        its index, e.g. `requests[2].segment.rule`). The requests are applied in
+        the order given, so a segment may reference one created earlier in the
+        same batch. `segmentd apply` sends a whole folder this way.
         """
 
 def add_SegmentServiceServicer_to_server(servicer: SegmentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

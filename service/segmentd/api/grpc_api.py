@@ -19,86 +19,15 @@ from segmentd.evaluation import Evaluator
 from segmentd.importer import ProfileImporter
 from segmentd.membership import Membership
 from segmentd.profiles import ProfileDirectory
-from segmentd.segments import SegmentCatalog
 from segmentd.statistics import SegmentStatistics
 from segmentd_client.v1 import (
     evaluation_pb2,
     evaluation_pb2_grpc,
     profiles_pb2,
     profiles_pb2_grpc,
-    segments_pb2,
-    segments_pb2_grpc,
 )
 
 Context = aio.ServicerContext[object, object]
-
-_UPDATABLE_FIELDS = frozenset({"description", "rule", "labels"})
-
-
-class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
-    """``segmentd.v1.SegmentService``."""
-
-    def __init__(self, catalog: SegmentCatalog) -> None:
-        self._catalog = catalog
-
-    async def CreateSegment(
-        self, request: segments_pb2.CreateSegmentRequest, context: Context
-    ) -> segments_pb2.Segment:
-        """Create a segment."""
-        async with abort_on_domain_error(context):
-            segment = request.segment
-            rule = mappers.rule_from_proto(segment.rule, "segment.rule")
-            created = await self._catalog.create(segment.name, segment.description, rule, segment.labels)
-            return mappers.segment_to_proto(created)
-
-    async def GetSegment(
-        self, request: segments_pb2.GetSegmentRequest, context: Context
-    ) -> segments_pb2.Segment:
-        """Return a segment, at its current or a given version."""
-        async with abort_on_domain_error(context):
-            if request.version < 0:
-                raise InvalidArgument("version", "must be 0 (the current version) or positive")
-            return mappers.segment_to_proto(await self._catalog.get(request.name, request.version))
-
-    async def ListSegments(
-        self, request: segments_pb2.ListSegmentsRequest, context: Context
-    ) -> segments_pb2.ListSegmentsResponse:
-        """Return one page of segments."""
-        async with abort_on_domain_error(context):
-            page = await self._catalog.list(request.page_size, request.page_token, request.labels)
-            return segments_pb2.ListSegmentsResponse(
-                segments=[mappers.segment_to_proto(s) for s in page.segments],
-                next_page_token=page.next_page_token,
-            )
-
-    async def UpdateSegment(
-        self, request: segments_pb2.UpdateSegmentRequest, context: Context
-    ) -> segments_pb2.Segment:
-        """Write a new version of a segment, if the etag sent is the current one."""
-        async with abort_on_domain_error(context):
-            fields = set(request.update_mask.paths) or _UPDATABLE_FIELDS
-            unknown = fields - _UPDATABLE_FIELDS
-            if unknown:
-                raise InvalidArgument(
-                    "update_mask", f"cannot update {sorted(unknown)}; updatable: description, rule, labels"
-                )
-            segment = request.segment
-            updated = await self._catalog.update(
-                segment.name,
-                etag=segment.etag,
-                description=segment.description if "description" in fields else None,
-                rule=mappers.rule_from_proto(segment.rule, "segment.rule") if "rule" in fields else None,
-                labels=segment.labels if "labels" in fields else None,
-            )
-            return mappers.segment_to_proto(updated)
-
-    async def DeleteSegment(
-        self, request: segments_pb2.DeleteSegmentRequest, context: Context
-    ) -> empty_pb2.Empty:
-        """Delete a segment that no other segment references."""
-        async with abort_on_domain_error(context):
-            await self._catalog.delete(request.name, request.etag)
-            return empty_pb2.Empty()
 
 
 class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):

@@ -2,7 +2,7 @@
 
     evaluate         EvaluateUser, EvaluateProfile, BatchEvaluateUsers, ExplainEvaluation
     read             Get*/List*/Count*, ListSegmentMembers, GetSegmentStats, CompareSegments
-    write:segments   CreateSegment, UpdateSegment, DeleteSegment
+    write:segments   CreateSegment, UpdateSegment, BatchUpdateSegments, DeleteSegment
     write:profiles   UpsertProfile, DeleteProfile, RecordEvents, ImportProfiles, user-list writes
     admin            every scope above (an operator's key)
 
@@ -39,6 +39,7 @@ SCOPE_BY_METHOD: Final[dict[str, Scope]] = {
     f"{_SEGMENTS}GetSegment": READ,
     f"{_SEGMENTS}ListSegments": READ,
     f"{_SEGMENTS}UpdateSegment": WRITE_SEGMENTS,
+    f"{_SEGMENTS}BatchUpdateSegments": WRITE_SEGMENTS,
     f"{_SEGMENTS}DeleteSegment": WRITE_SEGMENTS,
     f"{_PROFILES}UpsertProfile": WRITE_PROFILES,
     f"{_PROFILES}GetProfile": READ,

@@ -9,35 +9,29 @@ exactly one succeeds and the other gets ``EtagMismatch``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from segmentd.engine.codec import rule_from_json
 from segmentd.engine.limits import DEFAULT_LIMITS, RuleLimits
 from segmentd.engine.rules import Rule
-from segmentd.engine.validation import is_valid_segment_name
-from segmentd.errors import InvalidArgument, SegmentAlreadyExists, SegmentInUse, SegmentNotFound
+from segmentd.errors import SegmentInUse, SegmentNotFound
 from segmentd.store.checks import check_labels
 from segmentd.store.database import read_session, rowcount, snapshot_session, store_operation, write_session
 from segmentd.store.models import SegmentCatalogueRow, SegmentReferenceRow, SegmentRow, SegmentVersionRow
 from segmentd.store.paging import decode_page_token, effective_page_size, encode_page_token
 from segmentd.store.records import Segment, SegmentPage
-from segmentd.store.segment_rows import (
-    RULE_PATH,
-    check_references,
-    current_row,
-    etag_mismatch,
-    lock_segments,
-    new_etag,
-    row_values,
-    segment_values,
-    to_segment,
-    write_version,
+from segmentd.store.segment_rows import current_row, etag_mismatch, lock_segments, row_values, to_segment
+from segmentd.store.segment_writes import (
+    Rows,
+    SegmentWrite,
+    Validated,
+    check_batch,
+    create_in,
+    update_in,
+    write_all,
 )
 
 #: Versions are stored as 32-bit integers; no segment can have a later one.
@@ -86,8 +80,19 @@ class SegmentRepository:
         self._limits = limits
 
     @store_operation
-    async def create(self, name: str, description: str, rule: Rule, labels: Mapping[str, str]) -> Segment:
+    async def create(
+        self,
+        name: str,
+        description: str,
+        rule: Rule,
+        labels: Mapping[str, str],
+        *,
+        validate_only: bool = False,
+    ) -> Segment:
         """Store a new segment at version 1 (or after the last version of a deleted namesake).
+
+        With ``validate_only``, every check runs and the segment that would be stored is
+        returned, but nothing is written.
 
         Raises:
             InvalidArgument: ``segment.name``, ``segment.description`` or ``segment.labels``.
@@ -95,27 +100,11 @@ class SegmentRepository:
             SegmentAlreadyExists: a segment has this name.
             StoreUnavailable: the database cannot be reached.
         """
-        if not isinstance(name, str) or not is_valid_segment_name(name):
-            raise InvalidArgument("segment.name", "must match [a-z0-9-]{1,63}")
-        values = segment_values(description, rule, labels, self._limits)
-        async with write_session(self._sessions) as session:
-            await lock_segments(session)
-            if await session.get(SegmentRow, name) is not None:
-                raise SegmentAlreadyExists(f"segment {name!r} already exists")
-            await check_references(session, name, rule)
-            # History outlives deletion, so a re-created name continues its version numbers.
-            last = await session.scalar(
-                select(func.max(SegmentVersionRow.version)).where(SegmentVersionRow.name == name)
-            )
-            now = datetime.now(UTC)
-            row = values | {"name": name, "version": (last or 0) + 1, "etag": new_etag()}
-            row |= {"create_time": now, "update_time": now}
-            try:
-                await session.execute(insert(SegmentRow).values(row))
-            except IntegrityError as error:  # created concurrently outside the service
-                raise SegmentAlreadyExists(f"segment {name!r} already exists") from error
-            await write_version(session, row, rule)
-        return to_segment(row)
+
+        async def work(session: AsyncSession) -> Rows:
+            return [await create_in(session, name, description, rule, labels, self._limits)]
+
+        return to_segment((await self._transaction(work, validate_only=validate_only))[0])
 
     @store_operation
     async def get(self, name: str, version: int | None = None) -> Segment:
@@ -168,7 +157,6 @@ class SegmentRepository:
         token = encode_page_token(segments[-1].name, wanted) if len(rows) > size else ""
         return SegmentPage(segments=segments, next_page_token=token)
 
-    @store_operation
     async def update(
         self,
         name: str,
@@ -178,39 +166,66 @@ class SegmentRepository:
         rule: Rule | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> Segment:
-        """Write a new version of a segment; ``None`` keeps a field as it is.
+        """Write a new version of a segment; ``None`` keeps a field as it is (see ``write``)."""
+        return await self.write(SegmentWrite(name, etag, description, rule, labels))
+
+    @store_operation
+    async def write(self, write: SegmentWrite, *, validate_only: bool = False) -> Segment:
+        """Write a new version of ``write.name``, or create it when missing and ``allow_missing``.
+
+        With ``validate_only``, nothing is written (as for ``create``).
 
         Raises:
             InvalidArgument: ``segment.etag`` empty, or a field is invalid (as for ``create``).
             InvalidRule: the rule is invalid, references a missing segment or makes a cycle.
-            SegmentNotFound: no such segment.
-            EtagMismatch: ``etag`` is not the current one.
+            SegmentNotFound: no such segment (and not ``allow_missing``).
+            EtagMismatch: ``etag`` is not the current one (or given for a missing segment).
             StoreUnavailable: the database cannot be reached.
         """
-        if not etag:
-            raise InvalidArgument("segment.etag", "is required to update a segment")
-        async with write_session(self._sessions) as session:
-            await lock_segments(session)
-            current = await current_row(session, name)
-            if current.etag != etag:
-                raise etag_mismatch(name)
-            new_rule = rule if rule is not None else rule_from_json(current.rule, RULE_PATH)
-            values = segment_values(
-                current.description if description is None else description,
-                new_rule,
-                current.labels if labels is None else labels,
-                self._limits,
-            )
-            await check_references(session, name, new_rule)
-            row = row_values(current) | values | {"version": current.version + 1, "etag": new_etag()}
-            row |= {"update_time": datetime.now(UTC)}
-            changed = await session.execute(
-                update(SegmentRow).where(SegmentRow.name == name, SegmentRow.etag == etag).values(row)
-            )
-            if rowcount(changed) != 1:  # changed outside the service since we read it
-                raise etag_mismatch(name)
-            await write_version(session, row, new_rule)
-        return to_segment(row)
+
+        async def work(session: AsyncSession) -> Rows:
+            return [await update_in(session, write, self._limits)]
+
+        return to_segment((await self._transaction(work, validate_only=validate_only))[0])
+
+    @store_operation
+    async def write_many(
+        self, writes: Sequence[SegmentWrite], *, validate_only: bool = False
+    ) -> tuple[Segment, ...]:
+        """Apply ``writes`` in order, in one transaction: all of them or none.
+
+        Raises:
+            InvalidArgument: the batch is empty, too large or names a segment twice, or a
+                write is invalid (its field prefixed with ``requests[i].``).
+            The errors of ``update``, for the first write that fails.
+        """
+        check_batch(writes)
+
+        async def work(session: AsyncSession) -> Rows:
+            return await write_all(session, writes, self._limits)
+
+        return tuple(to_segment(row) for row in await self._transaction(work, validate_only=validate_only))
+
+    async def _transaction(
+        self,
+        work: Callable[[AsyncSession], Awaitable[Rows]],
+        *,
+        validate_only: bool,
+    ) -> Rows:
+        """Run ``work`` in a write transaction holding the segment write lock.
+
+        With ``validate_only`` the transaction rolls back after ``work``: its checks saw the
+        graph as the writes would leave it, and no trigger's change or notification survives.
+        """
+        try:
+            async with write_session(self._sessions) as session:
+                await lock_segments(session)
+                rows = await work(session)
+                if validate_only:
+                    raise Validated(rows)
+        except Validated as validated:
+            return validated.rows
+        return rows
 
     @store_operation
     async def delete(self, name: str, etag: str = "") -> None:
