@@ -148,6 +148,11 @@ class SqliteInline:
             self._checkpoint = asyncio.ensure_future(self._checkpoint_log())
         return result
 
+    async def checkpointed(self) -> None:
+        """Wait until the log checkpoint running in the thread, if one is, has finished."""
+        if self._checkpoint is not None:
+            await asyncio.shield(self._checkpoint)
+
     async def read(self, work: Callable[[Connection], _T]) -> _T:
         """Run ``work`` in a read transaction: its statements see one snapshot."""
         return await self._run(work, write=False, large=False)
