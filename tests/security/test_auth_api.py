@@ -348,3 +348,41 @@ async def test_start__reachable_by_others__warns_what_is_off(
     await running.stop(None)
     said = [record.getMessage() for record in caplog.records if record.name == "segmentd.server"]
     assert [next((part for part in expected if part in line), line) for line in said] == expected
+
+
+async def test_call__key_lookup_blocked_past_the_deadline__deadline_exceeded_and_lookup_ended(store_url: str):
+    if not store_url.startswith("postgresql"):
+        pytest.skip("holds a table lock: PostgreSQL")
+    # Given: a key the server has not seen, and its table locked by another transaction
+    running = await start_auth_server(store_url)
+    engine = create_engine(store_url)
+    try:
+        _, key = await issue_key(store_url, "read")
+        async with engine.connect() as locker, locker.begin():
+            await locker.execute(text("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE"))
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+                # When: the call's lookup waits past the call's deadline
+                listing = segments_pb2_grpc.SegmentServiceStub(channel).ListSegments(
+                    segments_pb2.ListSegmentsRequest(), metadata=bearer(key), timeout=1.0
+                )
+                call = asyncio.ensure_future(_code_of(listing))
+                await asyncio.sleep(0.5)
+                waiting_before = await _lock_waits(locker)
+                code = await call
+                await asyncio.sleep(1.0)  # the store's bound fires a grace period after the deadline
+                still_waiting = await _lock_waits(locker)
+    finally:
+        await engine.dispose()
+        await running.stop(None)
+
+    # Then: the caller hears DEADLINE_EXCEEDED, and the lookup no longer waits in the database
+    assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert (waiting_before, still_waiting) == (1, 0)
+
+
+async def _lock_waits(connection) -> int:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'segmentd' AND wait_event_type = 'Lock'"
+    )
+    return int((await connection.execute(query)).scalar_one())
