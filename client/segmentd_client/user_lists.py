@@ -11,7 +11,6 @@ raised while iterating the ids cancels the call (nothing is changed) and is rais
 from __future__ import annotations
 
 import itertools
-
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass

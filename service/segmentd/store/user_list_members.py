@@ -1,25 +1,29 @@
-"""Bulk changes to a user list's members: stage the stream, then one set operation, all or nothing.
+"""Bulk changes to a user list's members, all or nothing: a new table for a large load, else a set operation.
 
-    ids ─> TEMP segmentd_list_staging(user_id)       PostgreSQL: COPY; SQLite: executemany
-        ─> add:     INSERT INTO user_list_members SELECT DISTINCT ... ORDER BY user_id
-                    ON CONFLICT DO NOTHING
-           remove:  DELETE ... WHERE user_id IN (staging)
-           replace: DELETE ... WHERE NOT EXISTS (staging), then the insert of add
-        ─> user_lists.member_count += inserted - deleted ─> COMMIT
+    PostgreSQL, a large load (a replace or a load into an empty list of more than REBUILD_IDS
+    ids, or a replace of a list of more than REBUILD_MEMBERS):
+        ids ─> one COPY into a new leaf (user_list_tables.new_leaf) ─> its unique index
+            ─> swap it for the list's leaf ─> NOTIFY '*' ─> member_count ─> COMMIT
+    otherwise (and SQLite):
+        ids ─> TEMP segmentd_list_staging(user_id)       PostgreSQL: COPY; SQLite: executemany
+            ─> add:     INSERT INTO user_list_members SELECT DISTINCT ... ORDER BY user_id
+                        ON CONFLICT DO NOTHING
+               remove:  DELETE ... WHERE user_id IN (staging)
+               replace: DELETE ... WHERE NOT EXISTS (staging), then the insert of add
+            ─> user_lists.member_count += inserted - deleted ─> COMMIT
 
 Replace is one transaction: readers see the old members or the new ones, never a mix
-(PostgreSQL's MVCC; SQLite's WAL snapshot). Only the difference is written, so replacing a
-list by a slightly different one touches, and notifies, only the users whose membership moved.
-The list's row is locked first, so concurrent changes to one list queue and ``member_count``
-stays exact. As in ``segmentd.store.importer``, SQLite stages in a transaction of its own (the
-connection's temp database only) so that other writers are not locked out while ids stream in.
+(PostgreSQL's MVCC; SQLite's WAL snapshot). A small change writes only the difference, through
+the root and its notifying triggers, so replacing a list by a slightly different one touches,
+and notifies, only the users whose membership moved. The list's row is locked first, so
+concurrent changes to one list queue and ``member_count`` stays exact. As in
+``segmentd.store.importer``, SQLite stages in a transaction of its own (the connection's temp
+database only) so that other writers are not locked out while ids stream in.
 
-What makes a large load cheaper (docs/bench.md has the figures): when the list has no members
-(a first import, or a replace of an emptied list) there is no difference to compute and no
-conflict to check, so the insert is a plain ``INSERT ... SELECT DISTINCT``; the staged ids are
-sorted in the members' key order (the ``"C"`` collation of migration 0006) so the primary key's
-B-tree is filled left to right instead of at random; and PostgreSQL's ``COPY`` sends
-``COPY_BATCH`` ids a statement however small the client's messages are.
+Why a large load builds a table (docs/bench.md has the figures): inserting millions of rows into
+an indexed table with a transition-table trigger cost 5-10 times the bare COPY; a table created
+in the transaction, indexed after its load, costs about twice. PostgreSQL receives the ids as
+COPY text, one chunk per message, while later messages still arrive.
 """
 
 from __future__ import annotations
