@@ -13,6 +13,9 @@ EvaluateUser: the 100 segments of ``bench/workload.py``, with and without one mo
 imported ids). Cached: 20 passes over 200 warm users, one call at a time; cold: users the
 server has not seen. The two catalogues alternate round by round (the segment is created and
 deleted; the catalogue recompiles only it). Prints the median calls/s of each and the ratios.
+
+Profiles are loaded through ImportProfiles (1,000,000 take minutes); the database is dropped
+at the end, whatever happened.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import grpc
@@ -33,7 +37,7 @@ from harness import start_server
 from workers import load, recreate_database
 
 from segmentd_client import AsyncClient
-from segmentd_client.v1 import evaluation_pb2, evaluation_pb2_grpc
+from segmentd_client.v1 import evaluation_pb2, evaluation_pb2_grpc, profiles_pb2, profiles_pb2_grpc
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/segmentd_bench_lists"
 LIST = "big-list"
@@ -72,19 +76,59 @@ async def _calls_per_second(
     return len(user_ids) / (time.perf_counter() - started)
 
 
+async def _load(port: int, users: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """The 100 segments, then the profiles through ImportProfiles (1,000 a message)."""
+    await load(port, [])
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = profiles_pb2_grpc.ProfileServiceStub(channel)
+
+        async def requests() -> AsyncIterator[profiles_pb2.ImportProfilesRequest]:
+            for start in range(0, len(users), 1000):
+                request = profiles_pb2.ImportProfilesRequest()
+                for user_id, traits in users[start : start + 1000]:
+                    request.profiles.add(user_id=user_id).traits.update(traits)
+                yield request
+
+        await stub.ImportProfiles(requests(), timeout=3600)
+
+
+async def _drop_database(url: str) -> None:
+    base, name = url.rsplit("/", 1)
+    connection = await asyncpg.connect(f"{base}/postgres")
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
 async def run(arguments: argparse.Namespace, folder: Path) -> None:
     await recreate_database(arguments.database_url)
+    try:
+        await _run(arguments, folder)
+    finally:
+        await _drop_database(arguments.database_url)
+
+
+async def _run(arguments: argparse.Namespace, folder: Path) -> None:
     users = workload.population(arguments.profiles)
     server = await start_server(arguments.database_url, folder)
     try:
-        await load(server.port, users)
+        started = time.perf_counter()
+        await _load(server.port, users)
+        print(f"loaded {len(users):,} profiles in {time.perf_counter() - started:.0f} s", flush=True)
         user_ids = [user_id for user_id, _ in users]
         ids = [*user_ids[::2], *(f"listed-{n:09d}" for n in range(arguments.ids - len(user_ids[::2])))]
         connection = await asyncpg.connect(arguments.database_url)
         await connection.execute("CREATE TABLE bare_ids (user_id text NOT NULL)")
         async with AsyncClient(f"127.0.0.1:{server.port}", stream_timeout=3600) as client:
             await client.create_user_list(LIST)
-            imports = [await _import_round(client, connection, ids) for _ in range(arguments.rounds)]
+            imports = []
+            for round_number in range(arguments.rounds):
+                imports.append(await _import_round(client, connection, ids))
+                bare, imported = imports[-1]
+                print(
+                    f"round {round_number + 1}: bare COPY {bare:.2f} s, import {imported:.2f} s", flush=True
+                )
             await connection.close()
             figures = await _evaluations(client, server.port, user_ids, arguments.rounds)
     finally:
@@ -111,7 +155,8 @@ async def _evaluations(
     figures: dict[tuple[str, bool], list[float]] = {}
     warm = user_ids[:200]
     cold_users = iter(user_ids[200:])
-    cold_size = max(1, (len(user_ids) - 200) // (2 * rounds))
+    # At most 2,000 cold users a round: enough for a median, and 1,000,000 profiles stay minutes.
+    cold_size = max(1, min(2000, (len(user_ids) - 200) // (2 * rounds)))
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub: evaluation_pb2_grpc.EvaluationServiceAsyncStub = evaluation_pb2_grpc.EvaluationServiceStub(
             channel

@@ -20,6 +20,7 @@ from segmentd.engine.compiler import CompiledSegments
 from segmentd.engine.operators import OPERATORS
 from segmentd.sqlgen.compiler import compile_rule_sql
 from segmentd.store.models import Base
+from segmentd.store.user_list_tables import ensure_list_tables
 from tests.sqlgen.databases import empty_tables, pg_engine, postgres_url, sqlite_engine
 
 CASES = sorted((Path(__file__).parents[1] / "conformance" / "cases").glob("*.json"))
@@ -95,6 +96,10 @@ async def _sql_verdict(engine: AsyncEngine, case: Case) -> bool:
                         }
                     ],
                 )
+                if (
+                    engine.dialect.name == "postgresql"
+                ):  # a list created in SQL gets its tables from the store
+                    await ensure_list_tables(connection, name)
                 if ids:
                     await connection.execute(
                         insert(list_members), [{"list_name": name, "user_id": u} for u in ids]

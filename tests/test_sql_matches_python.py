@@ -31,6 +31,7 @@ from segmentd.engine.traits import lookup, split_path
 from segmentd.sqlgen.compiler import compile_rule_sql
 from segmentd.sqlgen.json_values import two_valued
 from segmentd.store.models import Base
+from segmentd.store.user_list_tables import ensure_list_tables
 from tests.sqlgen.databases import empty_tables, pg_engine, postgres_url, sqlite_engine
 from tests.sqlgen.strategies import (
     ALL_PERCENTS,
@@ -208,6 +209,9 @@ async def _check(engine: AsyncEngine, case: Case) -> None:
                     for name, members in case.lists.items()
                 ],
             )
+            if engine.dialect.name == "postgresql":  # a list created in SQL gets its tables from the store
+                for name in case.lists:
+                    await ensure_list_tables(connection, name)
             members = [{"list_name": n, "user_id": u} for n, users in case.lists.items() for u in users]
             if members:
                 await connection.execute(insert(members_table), members)

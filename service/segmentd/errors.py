@@ -17,7 +17,8 @@ each class to one status code (``service/segmentd/api/errors.py``), so nothing h
     │   ├── SegmentInUse         other segments still reference it
     │   └── UserListInUse        segments still test it (in_list)
     ├── Aborted                                                    -> ABORTED
-    │   └── EtagMismatch         optimistic-concurrency conflict
+    │   ├── EtagMismatch         optimistic-concurrency conflict
+    │   └── UserListBusy         long readers kept a list's tables locked
     ├── StoreUnavailable         the database does not answer      -> UNAVAILABLE
     ├── DeadlineExceeded         the call's deadline passed        -> DEADLINE_EXCEEDED
     └── ResourceExhausted        no connection free in time        -> RESOURCE_EXHAUSTED
@@ -103,6 +104,10 @@ class Aborted(SegmentError):
 
 class EtagMismatch(Aborted):
     """The etag sent is not the current one: someone else changed the resource."""
+
+
+class UserListBusy(Aborted):
+    """Readers kept a list's tables locked for as long as a change may wait to swap them."""
 
 
 class StoreUnavailable(SegmentError):

@@ -8,7 +8,7 @@ import unicodedata
 import pytest
 
 from segmentd.errors import InvalidArgument
-from segmentd.store.checks import _has_control, check_traits
+from segmentd.store.checks import _has_control, _is_clean, check_traits
 
 
 def test_has_control__every_code_point__exactly_category_cc():
@@ -18,6 +18,12 @@ def test_has_control__every_code_point__exactly_category_cc():
         for code in range(sys.maxunicode + 1)
         if _has_control(chr(code)) != (unicodedata.category(chr(code)) == "Cc")
     ]
+    assert mismatches == []
+
+
+def test_is_clean__every_ascii_character__clean_exactly_when_not_a_control():
+    # The ASCII fast path (str.isprintable) stands for the regular expression.
+    mismatches = [code for code in range(128) if _is_clean(f"a{chr(code)}b") == _has_control(chr(code))]
     assert mismatches == []
 
 

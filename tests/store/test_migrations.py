@@ -13,7 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -107,5 +107,63 @@ async def test_migrate__initial_revision__downgrades_to_empty(empty_url: str) ->
             await connection.commit()
             tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
         assert tables == ["alembic_version"]
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_migration_0008__members_moved_into_partitions_and_back(empty_url: str) -> None:
+    # Given a database at 0007 with two lists, their members, and a member row of no list
+    await migrate(empty_url, "0007")
+    engine = create_engine(empty_url)
+    long_name = "l" * 63
+    members = {"beta": ["b", "a", "c"], long_name: ["x"]}
+    try:
+        async with engine.begin() as connection:
+            for name in ("beta", long_name, "empty"):
+                await connection.execute(
+                    text(
+                        "INSERT INTO user_lists (name, description, member_count, create_time, update_time) "
+                        "VALUES (:name, '', 0, now(), now())"
+                    ),
+                    {"name": name},
+                )
+            rows = [{"list_name": n, "user_id": u} for n, ids in members.items() for u in ids]
+            rows.append({"list_name": "gone", "user_id": "orphan"})
+            await connection.execute(
+                text("INSERT INTO user_list_members VALUES (:list_name, :user_id)"), rows
+            )
+
+        # When it is upgraded
+        await migrate(empty_url)
+
+        # Then each list's members are in its partition, and the rows of no list are gone
+        everything = text("SELECT list_name, user_id FROM user_list_members ORDER BY list_name, user_id")
+        expected = sorted((n, u) for n, ids in members.items() for u in ids)
+        async with engine.connect() as connection:
+            assert [tuple(row) for row in await connection.execute(everything)] == expected
+            partitions = await connection.scalar(
+                text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'user_list_members'::regclass")
+            )
+            assert partitions == 3
+            assert await connection.run_sync(_differences) == []
+
+        # When it is downgraded
+        async with engine.connect() as connection:
+
+            def downgrade(sync: Connection) -> None:
+                config = alembic_config()
+                config.attributes["connection"] = sync
+                command.downgrade(config, "0007")
+
+            await connection.run_sync(downgrade)
+            await connection.commit()
+
+        # Then one table with its primary key holds the same members
+        async with engine.connect() as connection:
+            assert [tuple(row) for row in await connection.execute(everything)] == expected
+            key = await connection.run_sync(lambda sync: inspect(sync).get_pk_constraint("user_list_members"))
+            assert key["constrained_columns"] == ["list_name", "user_id"]
     finally:
         await engine.dispose()

@@ -259,6 +259,10 @@ def is_storable_text(text: str) -> bool:
 
 def _is_clean(text: str) -> bool:
     """No control character and no lone surrogate (which UTF-8 cannot encode)."""
+    if text.isascii():
+        # Among ASCII characters exactly the controls (C0 and DEL) are not printable, and
+        # isprintable scans ~3x faster than the expression: list imports check millions of ids.
+        return text.isprintable()
     return _CONTROL.search(text) is None and _is_utf8(text)
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.schema import SchemaItem
 
 from segmentd.store.database import create_engine, store_operation
 from segmentd.store.sqlite_inline import WRITE_LOCK_OPTION
+from segmentd.store.user_list_tables import LIST_PARTITION_PREFIX
 
 #: The directory holding env.py and versions/.
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -65,12 +66,13 @@ def include_object_for(dialect_name: str) -> Callable[[SchemaItem, str | None, s
     """Return an autogenerate filter that skips schema items not built on ``dialect_name``.
 
     Alembic ignores ``Index(...).ddl_if(dialect=...)``: without the filter, autogenerate
-    would want to add the PostgreSQL-only GIN index to SQLite.
+    would want to add the PostgreSQL-only GIN index to SQLite. The filter also skips the
+    per-list partitions of ``user_list_members`` (PostgreSQL), which no model describes.
     """
 
-    def include_object(
-        item: SchemaItem, _name: str | None, _kind: str, _reflected: bool, _other: Any
-    ) -> bool:
+    def include_object(item: SchemaItem, name: str | None, kind: str, reflected: bool, _other: Any) -> bool:
+        if kind == "table" and reflected and (name or "").startswith(LIST_PARTITION_PREFIX):
+            return False  # a list's partition (migration 0008): made by the store, not the models
         ddl_if = getattr(item, "_ddl_if", None)
         if ddl_if is None or ddl_if.dialect is None:
             return True

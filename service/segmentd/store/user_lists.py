@@ -21,7 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from segmentd.engine.validation import is_valid_segment_name
 from segmentd.errors import InvalidArgument, UserListAlreadyExists, UserListInUse, UserListNotFound
-from segmentd.store.database import as_utc, read_session, rowcount, store_operation, write_session
+from segmentd.store.database import (
+    as_utc,
+    is_postgresql,
+    read_session,
+    rowcount,
+    store_operation,
+    write_session,
+)
 from segmentd.store.models import SegmentListReferenceRow, UserListMemberRow, UserListRow
 from segmentd.store.paging import decode_page_token, effective_page_size, encode_page_token
 from segmentd.store.segment_rows import lock_segments
@@ -32,6 +39,7 @@ from segmentd.store.user_list_members import (
     change_postgresql,
     change_sqlite,
 )
+from segmentd.store.user_list_tables import create_list_tables, drop_list_tables, notify_members_changed
 
 #: The longest description a list may carry.
 MAX_DESCRIPTION_LENGTH = 4096
@@ -110,6 +118,8 @@ class UserListRepository:
                 if await session.get(UserListRow, name) is not None:
                     raise UserListAlreadyExists(f"user list {name!r} already exists")
                 await session.execute(insert(UserListRow).values(row))
+                if is_postgresql(session):
+                    await create_list_tables(await session.connection(), name)
         except IntegrityError as error:  # created concurrently
             raise UserListAlreadyExists(f"user list {name!r} already exists") from error
         return UserList(name, description, 0, now, now)
@@ -170,7 +180,12 @@ class UserListRepository:
             if row.member_count <= MAX_NAMED_CHANGES:
                 members = select(UserListMemberRow.user_id).where(UserListMemberRow.list_name == name)
                 changed = frozenset((await session.scalars(members)).all())
-            await session.execute(delete(UserListMemberRow).where(UserListMemberRow.list_name == name))
+            if is_postgresql(session):
+                connection = await session.connection()
+                await drop_list_tables(connection, name)
+                await notify_members_changed(connection, changed)
+            else:
+                await session.execute(delete(UserListMemberRow).where(UserListMemberRow.list_name == name))
             deleted = await session.execute(delete(UserListRow).where(UserListRow.name == name))
             if rowcount(deleted) != 1:  # pragma: no cover - the row is locked
                 raise UserListNotFound(f"user list {name!r} does not exist")
