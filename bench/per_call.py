@@ -5,8 +5,9 @@
 Starts ``segmentd serve`` (default settings), loads the hot-path workload (``workload.py``),
 warms every user, then makes ``--calls`` sequential calls of each kind, twice, interleaved:
 a cached ``EvaluateUser``, an ``UpsertProfile``, a one-event ``RecordEvents``, and an upsert
-followed by the ``EvaluateUser`` it turns into a cache miss. Prints the server process's CPU
-per call (all its threads), read from ``/proc``.
+followed by the ``EvaluateUser`` of that user (a cache miss where the write invalidates, a hit
+where it writes through: SQLite). Prints the server process's CPU per call (all its threads),
+read from ``/proc``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def call_kinds(channel: grpc.aio.Channel, users: Sequence[str]) -> dict[str, Cal
         event.time.GetCurrentTime()
         await profiles.RecordEvents(profiles_pb2.RecordEventsRequest(events=[event]))
 
-    async def upsert_then_miss() -> None:
+    async def upsert_then_read() -> None:
         user_id = rng.choice(users)
         await upsert(user_id)
         await evaluate(evaluation_pb2.EvaluateUserRequest(user_id=user_id))
@@ -53,7 +54,7 @@ def call_kinds(channel: grpc.aio.Channel, users: Sequence[str]) -> dict[str, Cal
         "EvaluateUser (cached)": cached_evaluation,
         "UpsertProfile": upsert,
         "RecordEvents (1 event)": one_event,
-        "UpsertProfile + miss": upsert_then_miss,
+        "UpsertProfile + next read": upsert_then_read,
     }
 
 

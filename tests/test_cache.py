@@ -106,3 +106,41 @@ def test_counters__hits_misses_evictions_and_size():
     cache.get("a")  # evicted as the least recently used
     # Then
     assert (cache.hits, cache.misses, cache.evictions, len(cache), cache.maxsize) == (1, 1, 1, 2, 2)
+
+
+def test_replace__fill_begun_before__refused_and_the_replacing_value_stands():
+    # Given: a read of "a" begins, then a write replaces "a" with the value it read back
+    cache: GenerationalCache[str, int] = GenerationalCache(10, None)
+    generation = cache.generation
+    cache.replace("a", 2)
+    # When / Then: the older read cannot overwrite the write's value
+    assert cache.fill("a", 1, generation) is False
+    assert cache.get("a") == 2
+
+
+def test_replace__fill_begun_after__accepted():
+    cache: GenerationalCache[str, int] = GenerationalCache(10, None)
+    cache.replace("a", 2)
+    assert cache.fill("a", 3, cache.generation) is True
+    assert cache.get("a") == 3
+
+
+def test_replace__cache_of_nothing__stores_nothing():
+    cache: GenerationalCache[str, int] = GenerationalCache(10, 0)
+    cache.replace("a", 2)
+    assert cache.peek("a") is None
+
+
+def test_peek__counts_neither_hit_nor_miss():
+    cache: GenerationalCache[str, int] = GenerationalCache(10, None)
+    cache.replace("a", 1)
+    assert (cache.peek("a"), cache.peek("b")) == (1, None)
+    assert (cache.hits, cache.misses) == (0, 0)
+
+
+def test_peek__expired_entry__none():
+    timer = FakeTimer()
+    cache: GenerationalCache[str, int] = GenerationalCache(10, 5, timer=timer)
+    cache.replace("a", 1)
+    timer.now = 6
+    assert cache.peek("a") is None

@@ -3,6 +3,7 @@
     get(key) ──hit──> value
        └─miss─> token = cache.generation ─> read the store ─> fill(key, value, token)
     write ─> store ─> invalidate(key) ─> acknowledge          (read-your-writes)
+    write ─> store + read back ─> replace(key, value) ─> acknowledge   (write-through)
 
 A read that misses goes to the database and then fills the cache. A write that lands between
 that read and the fill would otherwise be overwritten by the older value, so every
@@ -10,6 +11,11 @@ invalidation takes the next number of one sequence and the cache remembers, per 
 number of its latest invalidation. A fill carries the sequence number seen before its read and
 is refused if *that key* was invalidated since: a write to one user never costs another
 user's fill, however many writes stream in.
+
+A write that read the new value back in its own transaction may ``replace`` the entry instead:
+an invalidation followed by a store of that value, in one step. Fills begun before it are
+refused as after any invalidation, so only the replacing value, as new as the write, stands.
+The caller must order its replacements as its commits (``segmentd.profiles``).
 
 The memory of invalidations is bounded: when the oldest one is forgotten, its number becomes
 a floor below which every fill is refused. A fill is refused that way only if more than
@@ -109,6 +115,10 @@ class GenerationalCache(Generic[K, V]):
             self.hits += 1
         return value
 
+    def peek(self, key: K) -> V | None:
+        """Return the cached value, or ``None``, without counting a hit or a miss."""
+        return self._entries.get(key)
+
     def fill(self, key: K, value: V, generation: int) -> bool:
         """Store ``value`` unless ``key`` was invalidated since ``generation`` was read.
 
@@ -129,6 +139,12 @@ class GenerationalCache(Generic[K, V]):
             oldest = next(iter(self._invalidated_at))
             self._floor = self._invalidated_at.pop(oldest)
         self._entries.pop(key, None)
+
+    def replace(self, key: K, value: V) -> None:
+        """Invalidate ``key``, then store ``value``: a value known to be as new as the last write."""
+        self.invalidate(key)
+        if not self._caches_nothing:
+            self._entries[key] = value
 
     def clear(self) -> None:
         """Drop everything and refuse every fill that started before now."""

@@ -222,13 +222,4 @@ class Evaluator:
         read_at = self._clock()
         snapshot = await self._profiles.get_with_event_counts(user_id, windows, now, lists)
         self._catalog.observe_version(snapshot.catalogue_version, read_at)
-        return CachedUser(
-            snapshot.profile,
-            snapshot.event_counts,
-            windows,
-            now.date(),
-            read_at,
-            snapshot.catalogue_version,
-            checked_lists=lists,
-            lists=snapshot.lists,
-        )
+        return CachedUser.from_snapshot(snapshot, windows, lists, now, read_at)

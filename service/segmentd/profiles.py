@@ -1,15 +1,31 @@
-"""Profile writes and reads, keeping the profile cache coherent with the store."""
+"""Profile writes and reads, keeping the profile cache coherent with the store.
+
+    write ──> store ──> invalidate(user) ──> acknowledge            (PostgreSQL, SQLite's thread)
+    write ──> store + reread(user) ──commit──> replace(user) ──> acknowledge   (SQLite inline)
+
+A write drops its users' cache entries, so the next read is a miss. On SQLite a point write
+commits inline on the event loop (``store.sqlite_inline``); there, a user the cache holds is
+read again inside the write's own transaction, by the statement of a cache miss, and the
+entry replaced by what it read in the same step of the loop as the commit: the cache follows
+the commits in their order and holds exactly what a miss would read, and the next read is a
+hit. Anything else (PostgreSQL, where other connections commit in between; a write SQLite
+sent to its thread because another process held the lock) invalidates as before.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Final
 
 from segmentd.cache import GenerationalCache
 from segmentd.engine.rules import JsonValue
 from segmentd.store.profiles import ProfileRepository
-from segmentd.store.records import Event, Profile
+from segmentd.store.records import Event, Profile, Reread, SnapshotShape, UserSnapshot
+
+#: Users of one write read again for the cache at most; the others are invalidated.
+WRITE_THROUGH_USERS: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,29 +77,107 @@ class CachedUser:
     checked_lists: frozenset[str] = frozenset()
     lists: frozenset[str] = frozenset()
 
+    @classmethod
+    def from_snapshot(
+        cls,
+        snapshot: UserSnapshot,
+        windows: frozenset[tuple[str, int]],
+        lists: frozenset[str],
+        now: datetime,
+        read_at: datetime,
+    ) -> CachedUser:
+        """The entry of a snapshot read with ``windows`` and ``lists``, counted at ``now``."""
+        return cls(
+            snapshot.profile,
+            snapshot.event_counts,
+            windows,
+            now.date(),
+            read_at,
+            snapshot.catalogue_version,
+            checked_lists=lists,
+            lists=snapshot.lists,
+        )
+
 
 ProfileCache = GenerationalCache[str, CachedUser]
 
 
+def _ignore_version(_version: int, _read_at: datetime) -> None:
+    return None
+
+
+class _WriteThrough:
+    """One write's cached users: replaced by what the write read of them, or else invalidated."""
+
+    def __init__(
+        self, cache: ProfileCache, observe_version: Callable[[int, datetime], object], users: Collection[str]
+    ) -> None:
+        self._cache = cache
+        self._observe_version = observe_version
+        self._users = users
+        self._written: set[str] = set()
+        shapes: dict[str, SnapshotShape] = {}
+        for user_id in users:
+            cached = cache.peek(user_id)
+            if cached is not None and len(shapes) < WRITE_THROUGH_USERS:
+                shapes[user_id] = (cached.windows, cached.checked_lists)
+        self.reread = Reread(shapes, self._replace)
+
+    def _replace(self, snapshots: Mapping[str, UserSnapshot], now: datetime) -> None:
+        # Called in the same step of the event loop as the commit: no other write or fill of
+        # this process can come between them.
+        for user_id, snapshot in snapshots.items():
+            windows, lists = self.reread.shapes[user_id]
+            self._cache.replace(user_id, CachedUser.from_snapshot(snapshot, windows, lists, now, now))
+            self._written.add(user_id)
+            self._observe_version(snapshot.catalogue_version, now)
+
+    def invalidate_the_others(self) -> None:
+        """Invalidate every user of the write not replaced (also when its outcome is unknown)."""
+        for user_id in self._users:
+            if user_id not in self._written:
+                self._cache.invalidate(user_id)
+
+
 class ProfileDirectory:
-    """Writes profiles and events, invalidating the cache before acknowledging them.
+    """Writes profiles and events, bringing the cache up to date before acknowledging them.
 
     Args:
         repository: where profiles and events are stored.
         cache: the profile cache shared with evaluation.
+        observe_version: told the catalogue version each write-through read, as a cache
+            miss tells it (``SegmentCatalog.observe_version``).
     """
 
-    def __init__(self, repository: ProfileRepository, cache: ProfileCache) -> None:
+    def __init__(
+        self,
+        repository: ProfileRepository,
+        cache: ProfileCache,
+        observe_version: Callable[[int, datetime], object] = _ignore_version,
+    ) -> None:
         self._repository = repository
         self._cache = cache
+        self._observe_version = observe_version
+        self._writes_through = repository.rereads_commit_inline
+
+    def _write_through(self, users: Collection[str]) -> _WriteThrough | None:
+        if not self._writes_through:
+            return None
+        return _WriteThrough(self._cache, self._observe_version, users)
 
     async def upsert(self, user_id: str, traits: Mapping[str, JsonValue], *, replace: bool) -> Profile:
         """Merge ``traits`` into the profile (or replace them all), creating it if needed."""
+        through = self._write_through((user_id,))
         try:
-            return await self._repository.upsert(user_id, dict(traits), replace=replace)
+            return await self._repository.upsert(
+                user_id, dict(traits), replace=replace, reread=None if through is None else through.reread
+            )
         finally:
             # Invalidate even when the outcome is unknown (e.g. a timeout after commit).
-            self._cache.invalidate(user_id)
+            if through is None:
+                self._cache.invalidate(user_id)
+            else:
+                through.invalidate_the_others()
 
     async def get(self, user_id: str) -> Profile:
         """Return the stored profile of ``user_id``."""
@@ -98,8 +192,15 @@ class ProfileDirectory:
 
     async def record_events(self, events: Sequence[Event]) -> int:
         """Add ``events`` to the per-day counts; return how many were recorded."""
+        users = {event.user_id for event in events}
+        through = self._write_through(users)
         try:
-            return await self._repository.record_events(events)
+            return await self._repository.record_events(
+                events, reread=None if through is None else through.reread
+            )
         finally:
-            for user_id in {event.user_id for event in events}:
-                self._cache.invalidate(user_id)
+            if through is None:
+                for user_id in users:
+                    self._cache.invalidate(user_id)
+            else:
+                through.invalidate_the_others()

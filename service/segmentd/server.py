@@ -142,7 +142,7 @@ async def _start(settings: Settings, built: contextlib.AsyncExitStack) -> Runnin
         settings.max_page_size,
         utc_now,
     )
-    directory = ProfileDirectory(profiles, profile_cache)
+    directory = ProfileDirectory(profiles, profile_cache, catalog.observe_version)
 
     # Metrics, access log and tracing; started before aio.server(), which tracing instruments.
     telemetry = await Telemetry.start(settings, engine, caches={"profiles": profile_cache})

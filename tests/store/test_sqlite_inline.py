@@ -7,11 +7,13 @@ holds it, the operation goes to a thread that waits, and the loop keeps serving 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from segmentd.errors import StoreUnavailable
@@ -100,3 +102,86 @@ async def test_inline_writes__write_ahead_log_checkpointed_in_the_background(
     # Then: the log is reused after each checkpoint instead of growing with every write
     # (each upsert writes at least one page: six intervals would be 6 x 256 pages and more)
     assert wal.stat().st_size < 3 * CHECKPOINT_EVERY_WRITES * page_size
+
+
+def _inline(engine: AsyncEngine) -> SqliteInline:
+    inline = SqliteInline.for_engine(engine)
+    assert inline is not None
+    return inline
+
+
+def _profile_count(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        count: int = connection.execute("SELECT count(*) FROM profiles").fetchone()[0]
+        return count
+
+
+def _insert_profile(connection: Connection) -> str:
+    connection.execute(
+        text(
+            "INSERT INTO profiles (user_id, traits, create_time, update_time) "
+            "VALUES ('u1', '{}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        )
+    )
+    return "u1"
+
+
+async def test_write__on_commit__runs_after_the_commit_before_any_other_task(
+    sqlite_path: Path, engine: AsyncEngine
+) -> None:
+    # Given: another task ready to run, which would find the row committed and on_commit not
+    # yet called if the loop gave it a turn between the two
+    calls: list[str] = []
+
+    def committed() -> bool:
+        return _profile_count(sqlite_path) == 1
+
+    async def other_task() -> tuple[bool, bool]:
+        return committed(), bool(calls)
+
+    other = asyncio.ensure_future(other_task())
+
+    def on_commit(user_id: str) -> None:
+        assert committed()  # called once the commit is durable
+        calls.append(user_id)
+
+    # When
+    result = await _inline(engine).write(_insert_profile, on_commit=on_commit)
+
+    # Then: on_commit had the result, and nothing ran between the commit and it
+    assert (result, calls) == ("u1", ["u1"])
+    saw_committed, saw_on_commit = await other
+    assert saw_on_commit or not saw_committed
+
+
+async def test_write__lock_held_elsewhere__committed_in_the_thread_without_on_commit(
+    sqlite_path: Path, engine: AsyncEngine
+) -> None:
+    # Given: SQLite's write lock held by another connection, so the work goes to the thread
+    calls: list[str] = []
+    holder = _hold_write_lock(sqlite_path)
+    try:
+        write = asyncio.ensure_future(_inline(engine).write(_insert_profile, on_commit=calls.append))
+        await asyncio.sleep(0.2)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    # When: it commits there
+    assert await write == "u1"
+    # Then: on_commit is not called: that commit and the loop's next step are not one step
+    assert calls == []
+
+
+async def test_write__work_raises__rolled_back_without_on_commit(
+    sqlite_path: Path, engine: AsyncEngine
+) -> None:
+    calls: list[str] = []
+
+    def insert_then_fail(connection: Connection) -> str:
+        _insert_profile(connection)
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        await _inline(engine).write(insert_then_fail, on_commit=calls.append)
+    assert calls == []
+    assert _profile_count(sqlite_path) == 0

@@ -14,9 +14,9 @@ Python inside a transaction that holds the database write lock, which is as atom
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -47,6 +47,7 @@ from segmentd.store.checks import (
 )
 from segmentd.store.database import (
     as_utc,
+    commits_inline,
     rowcount,
     run_read,
     run_write,
@@ -61,14 +62,20 @@ from segmentd.store.queries import (
     trait_number,
     upsert_event_counts,
 )
-from segmentd.store.records import Event, Profile, UserSnapshot
+from segmentd.store.records import Event, Profile, Reread, SnapshotShape, UserSnapshot
 from segmentd.store.retention import EventRetention
+
+_T = TypeVar("_T")
 
 #: Rows per INSERT/IN list: far below the bound-parameter limits of asyncpg and SQLite.
 _CHUNK: Final = 500
 
 #: Event rows a SQLite write may add inline on the event loop (more go to a thread).
 _INLINE_ROWS: Final = 50
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def merge_traits(stored: Mapping[str, Any], sent: Mapping[str, Any], *, replace: bool) -> dict[str, Any]:
@@ -83,17 +90,32 @@ class ProfileRepository:
     Args:
         sessions: the session factory of ``segmentd.store.database.create_sessionmaker``.
         retention: the event times ``record_events`` accepts.
+        clock: the current instant: profiles' update times, the retention's "now", the
+            windows of a write's rereads (injectable for tests).
     """
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], retention: EventRetention | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        retention: EventRetention | None = None,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._sessions = sessions
         self._retention = retention or EventRetention()
+        self._clock = clock
+
+    @property
+    def rereads_commit_inline(self) -> bool:
+        """Whether a write's ``Reread`` can reach its ``on_commit`` (SQLite's inline point operations)."""
+        return commits_inline(self._sessions)
 
     @store_operation
-    async def upsert(self, user_id: str, traits: Mapping[str, Any], *, replace: bool = False) -> Profile:
+    async def upsert(
+        self, user_id: str, traits: Mapping[str, Any], *, replace: bool = False, reread: Reread | None = None
+    ) -> Profile:
         """Create a profile, or merge ``traits`` into the stored one (or replace them).
+
+        ``reread``: users to read again in the same transaction, after the upsert.
 
         Raises:
             InvalidArgument: ``profile.user_id`` or ``profile.traits`` (also when the stored
@@ -102,9 +124,8 @@ class ProfileRepository:
         """
         check_user_id(user_id, "profile.user_id")
         sent = check_traits(traits, "profile.traits")
-        return await run_write(
-            self._sessions, functools.partial(_upsert, user_id, sent, replace, datetime.now(UTC))
-        )
+        now = self._clock()
+        return await self._write(functools.partial(_upsert, user_id, sent, replace, now), now, reread)
 
     @store_operation
     async def get(self, user_id: str) -> Profile:
@@ -141,23 +162,11 @@ class ProfileRepository:
             UserNotFound: no profile has this user id.
             StoreUnavailable: the database cannot be reached.
         """
-        keys = tuple(sorted(set(windows)))
-        names = tuple(sorted(set(lists)))
-        parameters = event_count_parameters(user_id, keys, now)
-        parameters.update((f"list_{index}", name) for index, name in enumerate(names))
-        query = _evaluation_query(keys, len(names))
-        row = await run_read(
-            self._sessions, lambda connection: connection.execute(query, parameters).one_or_none()
-        )
-        if row is None:
+        shape = (frozenset(windows), frozenset(lists))
+        snapshot = await run_read(self._sessions, functools.partial(_read_snapshot, user_id, shape, now))
+        if snapshot is None:
             raise UserNotFound(f"no profile for user_id {user_id!r}")
-        counts_end = 5 + len(keys)
-        return UserSnapshot(
-            profile=_profile(row[0], row[1], row[2], row[3]),
-            event_counts={key: int(count) for key, count in zip(keys, row[5:counts_end], strict=True)},
-            catalogue_version=int(row[4] or 0),
-            lists=frozenset(name for name, member in zip(names, row[counts_end:], strict=True) if member),
-        )
+        return snapshot
 
     @store_operation
     async def delete(self, user_id: str) -> None:
@@ -170,8 +179,10 @@ class ProfileRepository:
         await run_write(self._sessions, functools.partial(_erase, user_id))
 
     @store_operation
-    async def record_events(self, events: Sequence[Event]) -> int:
+    async def record_events(self, events: Sequence[Event], *, reread: Reread | None = None) -> int:
         """Add events to the per-user, per-event, per-UTC-day counts; all or nothing.
+
+        ``reread``: users to read again in the same transaction, after the events.
 
         Returns:
             The number of events recorded: all of them.
@@ -183,7 +194,8 @@ class ProfileRepository:
                 implicitly, so a late event cannot bring an erased user back).
             StoreUnavailable: the database cannot be reached.
         """
-        totals = _daily_totals(events, self._retention, datetime.now(UTC))
+        now = self._clock()
+        totals = _daily_totals(events, self._retention, now)
         if not totals:
             return 0
         # Sorted keys make concurrent batches lock rows in the same order (no deadlock).
@@ -192,8 +204,29 @@ class ProfileRepository:
             for (user, name, day), count in sorted(totals.items())
         ]
         add = functools.partial(_add_event_counts, events, rows)
-        await run_write(self._sessions, add, large=len(rows) > _INLINE_ROWS)
+        await self._write(add, now, reread, large=len(rows) > _INLINE_ROWS)
         return len(events)
+
+    async def _write(
+        self, work: Callable[[Connection], _T], now: datetime, reread: Reread | None, *, large: bool = False
+    ) -> _T:
+        """Run ``work`` in a write transaction, then the rereads in the same transaction."""
+        if reread is None or not reread.shapes:
+            return await run_write(self._sessions, work, large=large)
+        shapes = reread.shapes
+
+        def work_then_reread(connection: Connection) -> tuple[_T, dict[str, UserSnapshot]]:
+            result = work(connection)
+            snapshots = {user: _read_snapshot(user, shape, now, connection) for user, shape in shapes.items()}
+            return result, {user: snapshot for user, snapshot in snapshots.items() if snapshot is not None}
+
+        result, _ = await run_write(
+            self._sessions,
+            work_then_reread,
+            large=large,
+            on_inline_commit=lambda done: reread.on_commit(done[1], now),
+        )
+        return result
 
     @store_operation
     async def population_percentile(self, attribute_path: Sequence[str], percent: float) -> float | None:
@@ -327,6 +360,26 @@ def _add_event_counts(
     statement = _EVENT_COUNT_UPSERT_BY_DIALECT[connection.dialect.name]
     for start in range(0, len(rows), _CHUNK):
         connection.execute(statement, list(rows[start : start + _CHUNK]))
+
+
+def _read_snapshot(
+    user_id: str, shape: SnapshotShape, now: datetime, connection: Connection
+) -> UserSnapshot | None:
+    """Read a cache miss's one statement: what ``get_with_event_counts`` returns (None: no profile)."""
+    keys = tuple(sorted(shape[0]))
+    names = tuple(sorted(shape[1]))
+    parameters = event_count_parameters(user_id, keys, now)
+    parameters.update((f"list_{index}", name) for index, name in enumerate(names))
+    row = connection.execute(_evaluation_query(keys, len(names)), parameters).one_or_none()
+    if row is None:
+        return None
+    counts_end = 5 + len(keys)
+    return UserSnapshot(
+        profile=_profile(row[0], row[1], row[2], row[3]),
+        event_counts={key: int(count) for key, count in zip(keys, row[5:counts_end], strict=True)},
+        catalogue_version=int(row[4] or 0),
+        lists=frozenset(name for name, member in zip(names, row[counts_end:], strict=True) if member),
+    )
 
 
 @functools.lru_cache(maxsize=256)

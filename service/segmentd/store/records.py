@@ -4,10 +4,13 @@ Segment      one version of a segment (its rule decoded into the engine's types)
 SegmentPage  one page of ``SegmentRepository.list``
 Profile      a user's traits
 Event        what ``ProfileRepository.record_events`` takes: ``count`` events on ``time``'s day
+UserSnapshot what evaluating a stored user reads in one statement
+Reread       users a write reads again in its own transaction, for the profile cache
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -103,3 +106,27 @@ class Event:
     name: str
     time: datetime
     count: int = 1
+
+
+#: What one user's reread reads: the event windows ``(name, within_days)`` and the user lists.
+SnapshotShape = tuple[frozenset[tuple[str, int]], frozenset[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reread:
+    """Users a write reads again after its statements, inside its own transaction.
+
+    What the profile cache needs to replace its copies of those users instead of dropping them
+    (``segmentd.profiles``): each snapshot is read by the statement of a cache miss, so it is
+    exactly what a miss would read just after the write.
+
+    Attributes:
+        shapes: per user, the event windows and user lists to read.
+        on_commit: called as ``on_commit(snapshots, now)`` only when the write committed inline
+            on SQLite, in the same step of the event loop as the commit (so calls are ordered
+            as the commits); ``now`` is the instant of the write, which the windows were
+            counted at. Never called on PostgreSQL, nor for work that ran in a thread.
+    """
+
+    shapes: Mapping[str, SnapshotShape]
+    on_commit: Callable[[Mapping[str, UserSnapshot], datetime], object]

@@ -2,6 +2,7 @@
 
     SqliteInline.for_engine(engine)    the engine's point operations (None on PostgreSQL)
     await inline.write(work)           ``work(connection)`` in a BEGIN IMMEDIATE transaction
+    await inline.write(work, on_commit=f)   and ``f(result)`` in the same step as an inline commit
     await inline.read(work)            ``work(connection)`` in a read transaction
     one_writer(engine)                 this process's SQLite writers, one at a time
 
@@ -23,6 +24,12 @@ for the lock with the configured busy timeout. Work callers know to be large (ma
 one call) goes to that thread directly. Checkpoints of the write-ahead log, which SQLite would
 otherwise run inside an inline commit, run in the thread too, after every
 ``CHECKPOINT_EVERY_WRITES`` inline writes.
+
+Ordered with the commits: ``on_commit`` runs right after an inline commit, in the same
+synchronous step of the event loop, before any other task can run. So the effects of
+``on_commit`` (the profile cache's write-through, ``segmentd.profiles``) are ordered exactly as
+this process's commits. It is never called for work that ran in the thread (its commit and the
+loop's next step are not one step), which the caller must handle another way (invalidate).
 
 Cancellation: a call cancelled while its work waits in the thread cannot stop it; the writer
 lock stays held until the work ends, and the call's outcome is unknown to its caller, as with
@@ -131,17 +138,25 @@ class SqliteInline:
         """Return the point operations of ``engine`` (a SQLite engine), None for others."""
         return _INLINE_BY_ENGINE.get(engine.sync_engine if isinstance(engine, AsyncEngine) else engine)
 
-    async def write(self, work: Callable[[Connection], _T], *, large: bool = False) -> _T:
+    async def write(
+        self,
+        work: Callable[[Connection], _T],
+        *,
+        large: bool = False,
+        on_commit: Callable[[_T], object] | None = None,
+    ) -> _T:
         """Run ``work`` in a write transaction (the database's write lock held throughout).
 
         Committed when ``work`` returns, rolled back when it raises. ``large`` work (more
-        than a few rows) runs in the thread, so the loop never waits on it.
+        than a few rows) runs in the thread, so the loop never waits on it. ``on_commit``
+        gets the result of work committed inline, in the same step of the loop as the
+        commit; it is not called for work that ran in the thread.
         """
         engine = self._async_engine()
         if engine is None:  # pragma: no cover - the async engine outlives its repositories
             raise RuntimeError("the SQLite engine was garbage-collected")
         async with one_writer(engine):
-            result = await self._run(work, write=True, large=large)
+            result = await self._run(work, write=True, large=large, on_commit=on_commit)
         self._writes_since_checkpoint += 1
         if self._writes_since_checkpoint >= CHECKPOINT_EVERY_WRITES and self._checkpoint is None:
             self._writes_since_checkpoint = 0
@@ -157,13 +172,25 @@ class SqliteInline:
         """Run ``work`` in a read transaction: its statements see one snapshot."""
         return await self._run(work, write=False, large=False)
 
-    async def _run(self, work: Callable[[Connection], _T], *, write: bool, large: bool) -> _T:
+    async def _run(
+        self,
+        work: Callable[[Connection], _T],
+        *,
+        write: bool,
+        large: bool,
+        on_commit: Callable[[_T], object] | None = None,
+    ) -> _T:
         if not large:
             try:
-                return _transaction(self._inline, work, write=write)
+                result = _transaction(self._inline, work, write=write)
             except sa_exc.OperationalError as error:
                 if not _is_busy(error):
                     raise
+            else:
+                # No await between the commit and this call: nothing else ran in between.
+                if on_commit is not None:
+                    on_commit(result)
+                return result
         # Busy (another process holds the lock) or large: in the thread, which may wait.
         return await _finished(self._executor().submit(_transaction, self._waiting, work, write=write))
 
