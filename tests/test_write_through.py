@@ -338,3 +338,23 @@ async def test_write_through__kept_verdict_still_expires_at_the_time_relative_fl
     assert "recent" in (await service.evaluator.evaluate_user("u1")).segments
     service.clock.now = now + timedelta(hours=1, seconds=1)
     assert "recent" not in (await service.evaluator.evaluate_user("u1")).segments
+
+
+async def test_record_events__large_call__committed_in_the_thread_and_entries_dropped(
+    service: Service,
+) -> None:
+    # Given: two cached users, and a call adding more per-day rows than run inline
+    await service.directory.upsert("u1", {}, replace=False)
+    await service.directory.upsert("u2", {}, replace=False)
+    await _cached(service, ["u1", "u2"])
+    events = [
+        Event(user_id, "login", service.clock() - timedelta(days=day))
+        for user_id in ("u1", "u2")
+        for day in range(30)
+    ]
+    # When
+    await service.directory.record_events(events)
+    # Then: that commit was in the thread: nothing written through, every answer new
+    assert (service.cache.peek("u1"), service.cache.peek("u2")) == (None, None)
+    await service.assert_cache_matches_the_store(["u1", "u2"])
+    assert "active" in (await service.evaluator.evaluate_user("u1")).segments

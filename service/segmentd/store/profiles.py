@@ -211,7 +211,8 @@ class ProfileRepository:
         self, work: Callable[[Connection], _T], now: datetime, reread: Reread | None, *, large: bool = False
     ) -> _T:
         """Run ``work`` in a write transaction, then the rereads in the same transaction."""
-        if reread is None or not reread.shapes:
+        if reread is None or not reread.shapes or large:
+            # Large work commits in a thread, where on_commit is never called: nothing to read.
             return await run_write(self._sessions, work, large=large)
         shapes = reread.shapes
 
