@@ -62,6 +62,13 @@ WORDS = (
     "écolé",
     "10",
     "2",
+    # Strings that PostgreSQL's ->> text of another JSON type reads as (a number, a boolean,
+    # a list): a comparison made on that text must still tell the types apart.
+    "1.0",
+    "-1",
+    "true",
+    "false",
+    "[]",
 )
 ATTRIBUTES = (
     "plan",

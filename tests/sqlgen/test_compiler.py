@@ -65,6 +65,21 @@ PROFILES: dict[str, dict[str, Any]] = {
             {"paying", "empty"},
             id="none-of-in-list-ignoring-case",
         ),
+        pytest.param(
+            Group("none", (Condition("mrr", "EQUALS", "10"),)),
+            {"free", "paying", "empty"},
+            id="none-of-string-reading-like-a-number",
+        ),
+        pytest.param(
+            Group("none", (Condition("plan", "IN", ["free", "10"]), Condition("mrr", "IN", ["x", "y"]))),
+            {"paying", "empty"},
+            id="none-of-in-lists-text-and-jsonb",
+        ),
+        pytest.param(
+            Group("none", (Group("none", (Condition("plan", "NOT_IN", ["pro"]),)),)),
+            {"free"},
+            id="double-negation-of-not-in",
+        ),
     ],
 )
 async def test_group__sql__combines_children(engine, rule, expected):

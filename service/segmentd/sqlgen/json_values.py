@@ -231,17 +231,41 @@ class PostgresJson(JsonValueSql):
 
 
 class PostgresTrait(PostgresJson):
-    """The trait at a path of ``profiles.traits``; equality uses index-friendly containment."""
+    """The trait at a path of ``profiles.traits``; equality uses index-friendly containment.
+
+    Presence and negated equality with strings read the trait as text (``->>`` on the last
+    step): ``->`` copies the value into a new ``jsonb`` and a ``jsonb`` comparison walks
+    both values, which costs about twice a text comparison per row (docs/bench.md).
+    """
 
     def __init__(self, traits: ColumnElement[Any], path: Sequence[str]) -> None:
         self.traits = type_coerce(traits, JSONB)
         self.path = tuple(path)
         jsonb: ColumnElement[Any] = self.traits
-        for key in self.path:
-            # `->` with a text key, never jsonb[key]: a subscript on an array reads '0' as
-            # an index (and raises on 'x'), where the semantics say "missing".
-            jsonb = jsonb.op("->", return_type=JSONB)(literal(key, Text))
-        super().__init__(jsonb)
+        for key in self.path[:-1]:
+            jsonb = _step(jsonb, key)
+        # Both read the last step from the same parent: the trait as jsonb, or its text, which
+        # is a string's characters and NULL for a missing trait or JSON null (never 'null').
+        self.as_text: ColumnElement[str] = jsonb.op("->>", return_type=Text)(literal(self.path[-1], Text))
+        super().__init__(_step(jsonb, self.path[-1]))
+
+    def is_present(self) -> ColumnElement[bool]:  # noqa: D102
+        # `->>` is NULL exactly for a missing value and JSON null; never NULL itself.
+        return self.as_text.is_not(None)
+
+    def differs_from_all(self, items: Sequence[Scalar]) -> ColumnElement[bool]:  # noqa: D102
+        if not _text_decides(items):
+            return super().differs_from_all(items)
+        texts = [literal(item, Text) for item in items]
+        if len(texts) == 1:
+            return self.as_text.is_distinct_from(texts[0])
+        return func.coalesce(self.as_text.not_in(texts), true(), type_=Boolean)
+
+    def present_and_differs(self, items: Sequence[Scalar]) -> ColumnElement[bool]:  # noqa: D102
+        if not _text_decides(items):
+            return super().present_and_differs(items)
+        # A missing value and JSON null read as NULL: false, as NOT_* wants.
+        return two_valued(self.as_text.not_in([literal(item, Text) for item in items]))
 
     def _contains(self, leaf: object) -> ColumnElement[bool]:
         document: object = leaf
@@ -316,6 +340,28 @@ class SqliteJson(JsonValueSql):
 
     def regex_test(self, text: ColumnElement[str], pattern: str) -> ColumnElement[bool]:  # noqa: D102
         return cast("ColumnElement[bool]", getattr(func, REGEXP)(literal(pattern, Text), text, type_=Boolean))
+
+
+def _step(jsonb: ColumnElement[Any], key: str) -> ColumnElement[Any]:
+    # `->` with a text key, never jsonb[key]: a subscript on an array reads '0' as an index
+    # (and raises on 'x'), where the semantics say "missing".
+    return jsonb.op("->", return_type=JSONB)(literal(key, Text))
+
+
+# What `->>` makes of a value that is not a string: a number (digits, maybe a sign and a
+# point: jsonb never writes exponents), true, false, or an array's or object's JSON text.
+_NOT_STRING_TEXT: Final = re.compile(r"[-+.0-9\[{].*|true|false|null", re.DOTALL)
+
+
+def _text_decides(items: Sequence[Scalar]) -> bool:
+    """Whether comparing ``->>`` text with ``items`` is comparing the trait with them.
+
+    True when there are items and every one is a string that no other JSON value reads as:
+    then the text equals an item exactly when the trait is that string. ``"10"`` is not one
+    (the number 10 reads as ``10``), nor ``"true"``, nor anything starting like an array or
+    an object.
+    """
+    return bool(items) and all(type(item) is str and not _NOT_STRING_TEXT.fullmatch(item) for item in items)
 
 
 def postgres_trait(profiles: FromClause, path: Sequence[str]) -> PostgresTrait:
