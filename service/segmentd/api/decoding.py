@@ -8,7 +8,8 @@ returns a :class:`Refused` marker instead of raising, and wraps the method so th
 marker, met as the request or anywhere in a request stream, aborts the call with
 INVALID_ARGUMENT. The same deserializer refuses a string holding the NUL character, which
 PostgreSQL cannot store (``segmentd.api.strings``), so that both stores accept the same
-requests; only messages whose bytes hold a zero byte are walked:
+requests; only messages whose bytes hold a zero byte are walked, and not those of
+``ImportProfiles``, whose servicer makes the same refusal on its own walk:
 
     bytes ──> safe deserializer ──> message ─────────> servicer
                                 └─> Refused ──> abort(INVALID_ARGUMENT, "request: ..." / "field: ...")
@@ -26,7 +27,7 @@ from google.protobuf.message import DecodeError, Message
 from grpc import aio
 
 from segmentd.api.handlers import Behavior, Handler, WrappingInterceptor, behavior_of, rebuilt
-from segmentd.api.strings import nul_field
+from segmentd.api.strings import NUL_MESSAGE, nul_field
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -36,8 +37,10 @@ UNDECODABLE_MESSAGE = (
     "or nesting deeper than protobuf allows)"
 )
 
-
-NUL_MESSAGE = "must not contain the NUL character (U+0000)"
+#: Methods whose servicer refuses NUL itself, with the same status, message and field, on
+#: the walk it makes over every string anyway (``import_decoding``): walking each request
+#: here first cost as much as decoding it.
+NUL_REFUSED_BY_SERVICER = frozenset({"/segmentd.v1.ProfileService/ImportProfiles"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,7 @@ class Refused:
     details: str
 
 
-def _safe(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+def _safe(deserializer: Callable[[bytes], Any] | None, *, find_nul: bool) -> Callable[[bytes], Any] | None:
     if deserializer is None:
         return None
     # Generated stubs pass ``Message.FromString``: its class names the message type.
@@ -60,7 +63,7 @@ def _safe(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]
         except (DecodeError, RecursionError, ValueError, UnicodeDecodeError):
             return Refused(UNDECODABLE_MESSAGE.format(type=type_name))
         # A NUL character is encoded as a zero byte: messages without one need no walk.
-        if b"\x00" in data and isinstance(message, Message):
+        if find_nul and b"\x00" in data and isinstance(message, Message):
             field = nul_field(message)
             if field is not None:
                 return Refused(f"{field}: {NUL_MESSAGE}")
@@ -123,4 +126,5 @@ class DecodingInterceptor(WrappingInterceptor):
     def wrap(self, method: str, handler: Handler) -> Handler:
         """The handler with a deserializer that never raises, refusing what it could not decode."""
         wrap_behavior = _stream_request if handler.request_streaming else _unary_request
-        return rebuilt(handler, wrap_behavior(behavior_of(handler)), _safe(handler.request_deserializer))
+        deserializer = _safe(handler.request_deserializer, find_nul=method not in NUL_REFUSED_BY_SERVICER)
+        return rebuilt(handler, wrap_behavior(behavior_of(handler)), deserializer)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from google.protobuf import empty_pb2
 from grpc import aio
 
-from segmentd.api import mappers, stats_mappers
+from segmentd.api import import_decoding, mappers, stats_mappers
 from segmentd.api.errors import abort_on_domain_error
 from segmentd.errors import InvalidArgument
 from segmentd.evaluation import Evaluator
@@ -83,7 +83,7 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
     ) -> profiles_pb2.ImportProfilesResponse:
         """Upsert a stream of profiles in one transaction."""
         async with abort_on_domain_error(context):
-            report = await self._importer.import_stream(mappers.import_batches(request_iterator))
+            report = await self._importer.import_stream(import_decoding.import_batches(request_iterator))
             return mappers.import_report_to_proto(report)
 
 

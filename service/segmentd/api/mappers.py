@@ -8,7 +8,6 @@ command line, and reports errors with the same field paths everywhere.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ from segmentd.engine.rules import Group, JsonValue, Rule
 from segmentd.engine.times import datetime_to_us
 from segmentd.errors import InvalidArgument, InvalidRule
 from segmentd.evaluation import Freshness
-from segmentd.importer import ImportBatch, ImportReport, IncomingProfile
+from segmentd.importer import ImportReport
 from segmentd.store.records import Event, Profile, Segment
 from segmentd_client.v1 import evaluation_pb2, profiles_pb2, rules_pb2, segments_pb2
 
@@ -189,26 +188,6 @@ def json_to_value(value: JsonValue) -> struct_pb2.Value:
     holder = struct_pb2.Struct()
     holder.update({"value": value})
     return holder.fields["value"]
-
-
-async def import_batches(
-    requests: AsyncIterable[profiles_pb2.ImportProfilesRequest],
-) -> AsyncIterator[ImportBatch]:
-    """Decode an ``ImportProfiles`` stream, one batch per message, as the messages arrive."""
-    async for request in requests:
-        yield ImportBatch(
-            profiles=[_incoming_profile(profile) for profile in request.profiles],
-            replace=request.replace,
-            skip_invalid=request.skip_invalid,
-        )
-
-
-def _incoming_profile(profile: profiles_pb2.Profile) -> IncomingProfile:
-    # A Struct may hold NaN or infinities, which JSON cannot: that profile alone is invalid.
-    try:
-        return profile.user_id, struct_to_dict(profile.traits)
-    except InvalidArgument as error:
-        return profile.user_id, error
 
 
 def import_report_to_proto(report: ImportReport) -> profiles_pb2.ImportProfilesResponse:

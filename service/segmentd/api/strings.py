@@ -17,6 +17,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 NUL = "\x00"
+#: What a request holding NUL is told, after the field's path.
+NUL_MESSAGE = "must not contain the NUL character (U+0000)"
 
 
 def nul_field(message: Message, path: str = "") -> str | None:
@@ -81,7 +83,8 @@ def _children(descriptor: FieldDescriptor, value: Any) -> Iterable[Any]:
 
 # Structs (the traits of every imported profile) are walked through their own fields: the
 # generic walk, by descriptors and ListFields, cost ~50 us a profile, more than decoding them.
-def _struct_holds_nul(struct: Any) -> bool:
+def struct_holds_nul(struct: Any) -> bool:
+    """Whether a key or a string of the ``Struct`` holds U+0000."""
     fields = struct.fields
     return any(NUL in key or _value_holds_nul(fields[key]) for key in fields)
 
@@ -91,7 +94,7 @@ def _value_holds_nul(value: Any) -> bool:
     if kind == "string_value":
         return NUL in value.string_value
     if kind == "struct_value":
-        return _struct_holds_nul(value.struct_value)
+        return struct_holds_nul(value.struct_value)
     if kind == "list_value":
         return _list_holds_nul(value.list_value)
     return False
@@ -102,7 +105,7 @@ def _list_holds_nul(values: Any) -> bool:
 
 
 _HOLDS_NUL_BY_TYPE: Final[dict[str, Callable[[Any], bool]]] = {
-    "google.protobuf.Struct": _struct_holds_nul,
+    "google.protobuf.Struct": struct_holds_nul,
     "google.protobuf.Value": _value_holds_nul,
     "google.protobuf.ListValue": _list_holds_nul,
 }

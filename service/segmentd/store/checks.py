@@ -128,6 +128,15 @@ def check_labels(labels: object, field: str) -> dict[str, str]:
     return dict(labels)
 
 
+class CheckedTraits(dict[str, Any]):
+    """Traits whose decoder held them to ``check_traits``' rules as it built them.
+
+    The import's ``Struct`` decoder (``segmentd.api.import_decoding``) checks keys, depth and
+    strings on its one walk over each profile; ``check_traits`` then has nothing left to check.
+    Any traits that might fail are decoded as a plain ``dict`` and checked here as usual.
+    """
+
+
 def check_traits(traits: object, field: str) -> dict[str, Any]:
     r"""Return ``traits`` if they are a storable JSON object.
 
@@ -140,6 +149,8 @@ def check_traits(traits: object, field: str) -> dict[str, Any]:
     Raises:
         InvalidArgument: naming ``field``.
     """
+    if type(traits) is CheckedTraits:
+        return traits
     if not isinstance(traits, Mapping):
         raise InvalidArgument(field, "must be a JSON object")
     _check_json(traits, field, depth=1)

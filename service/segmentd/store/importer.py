@@ -147,8 +147,10 @@ class BulkImporter:
             records = (postgresql_record(*profile) async for batch in batches for profile in batch)
             await raw.copy_records_to_table(STAGING_NAME, records=records, columns=STAGING.c.keys())
             # Temporary tables are never analysed automatically: without it the planner guesses.
+            # The plans depend on the keys only; the statistics of the traits (jsonb values
+            # compared with each other) would cost most of the ANALYZE.
             await connection.execute(text(f"CREATE INDEX ON {STAGING_NAME} (user_id, seq)"))
-            await connection.execute(text(f"ANALYZE {STAGING_NAME}"))
+            await connection.execute(text(f"ANALYZE {STAGING_NAME} (user_id, seq)"))
             return await _upsert(connection, postgresql_upsert(replace), skip)
 
 
