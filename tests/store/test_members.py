@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from segmentd.engine.rules import Condition, Rule
 from segmentd.sqlgen.compiler import compile_rule_sql
-from segmentd.store.members import MemberQueries
+from segmentd.store.members import KeyBuckets, MemberQueries
 from segmentd.store.models import Base
 from tests.strategies import NOW, traits, valid_rules
 
@@ -155,3 +155,63 @@ async def test_stream__closed_after_first_chunk__read_ahead_cancelled_and_nothin
     assert first == ["u00", "u01"]
     assert engine.pool.checkedout() == 0
     assert [task for task in asyncio.all_tasks() if task is not asyncio.current_task()] == []
+
+
+@pytest.mark.parametrize(
+    ("after", "span", "per_bucket", "expected"),
+    [
+        pytest.param("", 40, 10.0, "f", id="three-buckets-from-the-start"),
+        pytest.param("c", 40, 10.0, "h", id="from-inside-a-bucket"),
+        pytest.param("d", 40, 10.0, "h", id="capped-at-the-last-bound"),
+        pytest.param("h", 40, 10.0, None, id="past-the-last-bound"),
+        pytest.param("", 40, 30.0, None, id="buckets-wider-than-half-a-span"),
+        pytest.param("", 10, 5.0, "b", id="one-bucket-at-least"),
+    ],
+)
+def test_key_buckets__upper__about_span_profiles_on_or_none(after, span, per_bucket, expected):
+    buckets = KeyBuckets(("b", "d", "f", "h"), per_bucket)
+    assert buckets.upper(after, span) == expected
+
+
+async def test_stream__stale_key_statistics__exactly_the_selected_ids_in_order(engine, dialect):
+    # The ranges come from the primary key's histogram, taken before most of these profiles
+    # existed: some ranges hold far more profiles than meant, some none, many lie past the
+    # last bound. Every listing must still be exact.
+    if dialect != "postgresql":
+        pytest.skip("PostgreSQL's statistics")
+
+    def rows(user_ids):
+        return [
+            {"user_id": u, "traits": {"n": i % 10}, "create_time": _CREATED, "update_time": _CREATED}
+            for i, u in enumerate(user_ids)
+        ]
+
+    # Given
+    async with engine.begin() as connection:
+        await connection.execute(insert(profiles), rows(f"k{i:04}" for i in range(0, 600, 2)))
+    async with engine.connect() as connection:
+        await connection.execute(text("ANALYZE profiles"))
+        await connection.commit()
+    async with engine.begin() as connection:
+        await connection.execute(insert(profiles), rows(f"k{i:04}" for i in range(1, 600, 2)))
+        await connection.execute(insert(profiles), rows(f"k0100-{i:03}" for i in range(150)))
+        await connection.execute(insert(profiles), rows(f"z{i:03}" for i in range(200)))
+        await connection.execute(insert(profiles), rows(f"a{i:03}" for i in range(20)))
+        await connection.execute(delete(profiles).where(profiles.c.user_id.between("k0300", "k0400")))
+    queries = MemberQueries(engine, chunk_size=2, chunks_per_query=4)
+    rules = [
+        Condition("n", "EQUALS", 0),
+        Condition("n", "LESS_THAN", 8),
+        Condition("n", "EXISTS"),
+        Condition("n", "EQUALS", 42),
+    ]
+
+    for rule in rules:
+        # When
+        listed = await _listed(queries, engine, rule)
+        resumed = await _listed(queries, engine, rule, after="k0101")
+
+        # Then
+        assert listed == await _selected(engine, rule)
+        assert resumed == await _selected(engine, rule, after="k0101")
+    assert queries._buckets is not None and queries._buckets[1] is not None  # the statistics were used

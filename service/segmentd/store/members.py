@@ -5,12 +5,20 @@ by ``user_id``, each resumed after the last key the previous one covered (keyset
 and yielded in chunks of ``chunk_size``: the server's memory does not grow with the segment's
 size, and no connection or transaction is held while the stream waits for a slow reader.
 
-Each query is bounded on both sides, ``:after < user_id <= :upper``, where ``:upper`` is the
-key ``span`` profiles further on (read first from the primary key). Without the upper bound
-the planner may answer ``... ORDER BY user_id LIMIT n`` by filtering every remaining row and
-sorting (a GIN bitmap, or a sequential scan, when it misjudges how selective a long ``AND``
-is), once per query: a listing then costs queries x table instead of one table. The span
-adapts to the segment's density, so that a query finds about as many members as it may read.
+Each query is bounded on both sides, ``:after < user_id <= :upper``, where ``:upper`` is
+about ``span`` profiles further on. Without the upper bound the planner may answer ``...
+ORDER BY user_id LIMIT n`` by filtering every remaining row and sorting (a GIN bitmap, or a
+sequential scan, when it misjudges how selective a long ``AND`` is), once per query: a
+listing then costs queries x table instead of one table. The span adapts to the segment's
+density, so that a query finds about as many members as it may read.
+
+On PostgreSQL ``:upper`` is taken from the statistics of the primary key (the histogram of
+``user_id`` in ``pg_stats``: equal-sized buckets of keys), which costs nothing per query;
+where they cannot serve (no statistics, past their last bound, buckets wider than half a
+span, or right after a query that filled up) it is read from the primary key itself, the key
+exactly ``span`` profiles on (an index-only walk over them, about a quarter of what
+filtering them costs). Stale statistics only make some ranges larger or smaller than meant:
+every range is still bounded, and one that fills up is resumed from its last member.
 
 At most ``stream_connections`` listing queries run at once, so listings can never take the
 connections unary calls need; a chunk that finds none free within ``acquire_timeout_s`` raises
@@ -20,7 +28,9 @@ connections unary calls need; a chunk that finds none free within ``acquire_time
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Final, cast
@@ -50,6 +60,40 @@ _LISTING_SETTINGS: Final = f"{_PLAN_PER_EXECUTION}; SET LOCAL max_parallel_worke
 DEFAULT_CHUNKS_PER_QUERY = 32
 #: The widest range of profiles one query reads, in queries' worth of ids (a sparse segment's).
 MAX_SPAN_QUERIES = 1_024
+#: How long the primary key's statistics are reused before they are read again.
+KEY_STATISTICS_TTL_S = 60.0
+# A range taken from the statistics is meant to hold this share of its span, so that the
+# buckets' sampling error (a few percent) seldom makes a whole segment's range overflow.
+_ESTIMATED_SHARE: Final = 0.95
+_KEY_HISTOGRAM: Final = text(
+    "SELECT s.histogram_bounds::text::text[], c.reltuples FROM pg_stats s"
+    " JOIN pg_class c ON c.relname = s.tablename"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname"
+    " WHERE s.schemaname = current_schema() AND s.tablename = :table AND s.attname = :column"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyBuckets:
+    """Keys that split the profiles into buckets of about ``per_bucket`` profiles each, ascending."""
+
+    bounds: tuple[str, ...]
+    per_bucket: float
+
+    def upper(self, after: str, span: int) -> str | None:
+        """A key about ``span`` profiles after ``after``; None where the buckets cannot tell.
+
+        At most the last bound: past it (where profiles written since the statistics may
+        lie) there is nothing to tell, nor when a bucket is wider than half the span (the
+        range could be twice as wide as meant).
+        """
+        if self.per_bucket <= 0 or self.per_bucket * 2 > span:
+            return None
+        first = bisect.bisect_right(self.bounds, after)  # the first bound above ``after``
+        if first >= len(self.bounds):
+            return None
+        last = first + int(span * _ESTIMATED_SHARE / self.per_bucket) - 1
+        return self.bounds[min(last, len(self.bounds) - 1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +104,8 @@ class _Resume:
     span: int
     remaining: int | None
     query_size: int
+    #: Whether the range may be bounded from the key statistics (not right after a full one).
+    estimated: bool = True
 
     @property
     def size(self) -> int:
@@ -96,6 +142,7 @@ class MemberQueries:
         self.profiles: Table = ProfileRow.__table__  # type: ignore[assignment]
         self.events: Table = EventCountRow.__table__  # type: ignore[assignment]
         self.list_members: Table = UserListMemberRow.__table__  # type: ignore[assignment]
+        self._buckets: tuple[float, KeyBuckets | None] | None = None  # (read at, buckets)
 
     async def stream(
         self, condition: ColumnElement[bool], *, after_user_id: str = "", limit: int | None = None
@@ -110,15 +157,16 @@ class MemberQueries:
             ResourceExhausted: every listing connection stayed busy for the acquire timeout.
             StoreUnavailable: the database cannot be reached.
         """
+        buckets = await self._key_buckets()
         resume: _Resume | None = _Resume(after_user_id, self._query_size, limit, self._query_size)
-        reading = self._read_next(condition, resume)
+        reading = self._read_next(condition, resume, buckets)
         try:
             while reading is not None:
                 members, upper = await reading
                 resume = self._advance(cast("_Resume", resume), members, upper)
                 # The next query runs while these ids go out; it holds a connection only while
                 # it runs, never while the reader is slow, and its result waits in memory.
-                reading = self._read_next(condition, resume)
+                reading = self._read_next(condition, resume, buckets)
                 for start in range(0, len(members), self._chunk_size):
                     yield members[start : start + self._chunk_size]
         finally:
@@ -127,17 +175,38 @@ class MemberQueries:
                 await asyncio.gather(reading, return_exceptions=True)
 
     def _read_next(
-        self, condition: ColumnElement[bool], resume: _Resume | None
+        self, condition: ColumnElement[bool], resume: _Resume | None, buckets: KeyBuckets | None
     ) -> asyncio.Task[tuple[list[str], str | None]] | None:
         if resume is None or resume.size <= 0:
             return None
-        return asyncio.create_task(self._read_range(condition, resume.after, resume.span, resume.size))
+        upper = buckets.upper(resume.after, resume.span) if buckets is not None and resume.estimated else None
+        return asyncio.create_task(self._read_range(condition, resume.after, resume.span, resume.size, upper))
+
+    async def _key_buckets(self) -> KeyBuckets | None:
+        """The primary key's statistics (PostgreSQL), read at most every ``KEY_STATISTICS_TTL_S``."""
+        if self.dialect != "postgresql":
+            return None
+        now = time.monotonic()
+        if self._buckets is not None and now - self._buckets[0] < KEY_STATISTICS_TTL_S:
+            return self._buckets[1]
+        parameters = {"table": self.profiles.name, "column": self.profiles.c.user_id.name}
+        async with store_work():
+            async with connect(self._engine) as connection:
+                row = (await connection.execute(_KEY_HISTOGRAM, parameters)).first()
+        buckets = None
+        if row is not None and row[0] and len(row[0]) > 1 and row[1] > 0:
+            buckets = KeyBuckets(tuple(row[0]), float(row[1]) / (len(row[0]) - 1))
+        self._buckets = (now, buckets)
+        return buckets
 
     def _advance(self, resume: _Resume, members: list[str], upper: str | None) -> _Resume | None:
         """Where the listing resumes after a query found ``members`` in the range up to ``upper``."""
         remaining = None if resume.remaining is None else resume.remaining - len(members)
         if len(members) == resume.size:  # the range may hold more: resume after the last member
-            return _Resume(members[-1], max(self._query_size, resume.span // 2), remaining, self._query_size)
+            # The statistics misjudged the range, or the segment is dense: the next range end is
+            # read from the key itself, exactly.
+            span = max(self._query_size, resume.span // 2)
+            return _Resume(members[-1], span, remaining, self._query_size, estimated=False)
         if upper is None:  # the range reached the last profile
             return None
         span = resume.span
@@ -146,11 +215,12 @@ class MemberQueries:
         return _Resume(upper, span, remaining, self._query_size)
 
     async def _read_range(
-        self, condition: ColumnElement[bool], after: str, span: int, size: int
+        self, condition: ColumnElement[bool], after: str, span: int, size: int, upper: str | None = None
     ) -> tuple[list[str], str | None]:
         """Return the first ``size`` members among the ``span`` profiles after ``after``.
 
-        Also returns the last of those profiles' ids, None when they reach the end of the table.
+        Also returns the last of those profiles' ids, None when they reach the end of the
+        table. With ``upper``, the range is ``after < user_id <= upper`` instead.
         """
         user_id = self.profiles.c.user_id
         lower = [user_id > after] if after else []
@@ -159,12 +229,14 @@ class MemberQueries:
             async with store_work():
                 async with connect(self._engine) as connection:
                     if self.dialect == "postgresql":
-                        return await _read_range_postgresql(connection, condition, range_end, lower, size)
-                    upper = list((await connection.execute(range_end)).scalars())
-                    upper_bound = [user_id <= upper[0]] if upper else []
+                        return await _read_range_postgresql(
+                            connection, condition, range_end, lower, size, upper
+                        )
+                    ends = list((await connection.execute(range_end)).scalars())
+                    upper_bound = [user_id <= ends[0]] if ends else []
                     query = select(user_id).where(condition, *lower, *upper_bound).order_by(user_id)
                     members = list((await connection.execute(query.limit(size))).scalars())
-                    return members, upper[0] if upper else None
+                    return members, ends[0] if ends else None
 
     @contextlib.asynccontextmanager
     async def _stream_slot(self) -> AsyncIterator[None]:
@@ -204,6 +276,7 @@ async def _read_range_postgresql(
     range_end: Select[Any],
     lower: list[ColumnElement[bool]],
     size: int,
+    known_upper: str | None,
 ) -> tuple[list[str], str | None]:
     """``MemberQueries._read_range`` on PostgreSQL, reading the ids through asyncpg itself.
 
@@ -220,7 +293,11 @@ async def _read_range_postgresql(
     # A transaction for the two statements only, committed before the ids are yielded.
     async with driver.transaction():
         await driver.execute(_LISTING_SETTINGS)
-        upper = await _fetch_ids(driver, connection.dialect, range_end)
+        upper = (
+            [known_upper]
+            if known_upper is not None
+            else await _fetch_ids(driver, connection.dialect, range_end)
+        )
         upper_bound = [user_id <= upper[0]] if upper else []
         query = select(user_id).where(condition, *lower, *upper_bound).order_by(user_id).limit(size)
         members = query.subquery()
