@@ -8,7 +8,9 @@ reach the database unchanged (JSONB values, expanded IN lists, dates, times).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -180,7 +182,7 @@ async def test_stream__stale_key_statistics__exactly_the_selected_ids_in_order(e
     if dialect != "postgresql":
         pytest.skip("PostgreSQL's statistics")
 
-    def rows(user_ids):
+    def rows(user_ids: Iterable[str]) -> list[dict[str, Any]]:
         return [
             {"user_id": u, "traits": {"n": i % 10}, "create_time": _CREATED, "update_time": _CREATED}
             for i, u in enumerate(user_ids)
