@@ -175,6 +175,15 @@ def test_key_buckets__upper__about_span_profiles_on_or_none(after, span, per_buc
     assert buckets.upper(after, span) == expected
 
 
+def test_key_buckets__bounds_out_of_order__never_an_end_at_or_before_after():
+    buckets = KeyBuckets(("d", "b", "a", "c"), 10.0)
+    assert all(
+        upper is None or upper > after
+        for after in ("", "a", "b", "c", "d")
+        for upper in [buckets.upper(after, 40)]
+    )
+
+
 async def test_stream__stale_key_statistics__exactly_the_selected_ids_in_order(engine, dialect):
     # The ranges come from the primary key's histogram, taken before most of these profiles
     # existed: some ranges hold far more profiles than meant, some none, many lie past the

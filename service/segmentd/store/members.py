@@ -93,7 +93,10 @@ class KeyBuckets:
         if first >= len(self.bounds):
             return None
         last = first + int(span * _ESTIMATED_SHARE / self.per_bucket) - 1
-        return self.bounds[min(last, len(self.bounds) - 1)]
+        upper = self.bounds[min(last, len(self.bounds) - 1)]
+        # Bounds are in the key's order (C collation: code points, as Python's); should they
+        # not be, a range end at or before ``after`` would walk back and list ids twice.
+        return upper if upper > after else None
 
 
 @dataclass(frozen=True, slots=True)
