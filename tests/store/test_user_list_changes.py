@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from segmentd.errors import InvalidArgument
 from segmentd.store.checks import check_user_id, check_user_ids
-from segmentd.store.models import UserListMemberRow
 from segmentd.store.user_lists import UserListRepository
-
-
-async def _batches(*batches: Sequence[str]) -> AsyncIterator[Sequence[str]]:
-    for batch in batches:
-        yield batch
-
-
-async def _members(engine: AsyncEngine, name: str) -> list[str]:
-    query = select(UserListMemberRow.user_id).where(UserListMemberRow.list_name == name)
-    async with engine.connect() as connection:
-        return sorted(await connection.scalars(query))
+from tests.store.list_members import batches as _batches
+from tests.store.list_members import members as _members
 
 
 @pytest.fixture

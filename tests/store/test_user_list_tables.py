@@ -13,31 +13,21 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from segmentd.errors import InvalidArgument, UserListBusy
 from segmentd.store import user_list_tables
-from segmentd.store.models import UserListMemberRow
 from segmentd.store.notifications import EVERY_PROFILE, PROFILES_CHANNEL
 from segmentd.store.user_list_members import REBUILD_IDS
 from segmentd.store.user_list_tables import list_table
 from segmentd.store.user_lists import UserListRepository
+from tests.store.list_members import batches as _batches
+from tests.store.list_members import members as _members
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
 
 LARGE = [f"u{n:06d}" for n in range(REBUILD_IDS + 500)]  # enough to take the new-table path
-
-
-async def _batches(*batches: Sequence[str]) -> AsyncIterator[Sequence[str]]:
-    for batch in batches:
-        yield batch
-
-
-async def _members(engine: AsyncEngine, name: str) -> list[str]:
-    query = select(UserListMemberRow.user_id).where(UserListMemberRow.list_name == name)
-    async with engine.connect() as connection:
-        return list(await connection.scalars(query.order_by(UserListMemberRow.user_id)))
 
 
 async def _leaves(engine: AsyncEngine, name: str) -> list[str]:
