@@ -149,18 +149,6 @@ class SegmentCatalog:
         """Return one page of segments, ordered by name, carrying all ``labels``."""
         return await self._repository.list(page_size, page_token, labels)
 
-    async def update(
-        self,
-        name: str,
-        *,
-        etag: str,
-        description: str | None = None,
-        rule: Rule | None = None,
-        labels: Mapping[str, str] | None = None,
-    ) -> Segment:
-        """Write a new version of segment ``name``; ``etag`` must be the current one."""
-        return await self.write(SegmentWrite(name, etag, description, rule, labels))
-
     async def write(self, write: SegmentWrite, *, validate_only: bool = False) -> Segment:
         """Update a segment, or create it when missing and ``write.allow_missing``."""
         try:

@@ -37,6 +37,7 @@ from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine, Result, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -298,6 +299,14 @@ async def run_read(sessions: async_sessionmaker[AsyncSession], work: Callable[[C
     async with connect(engine) as connection:
         autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
         return await autocommit.run_sync(work)
+
+
+async def asyncpg_connection(connection: AsyncConnection) -> Any:
+    """The asyncpg connection under ``connection``, for COPY and array fetches SQLAlchemy lacks."""
+    raw = (await connection.get_raw_connection()).driver_connection
+    if raw is None:  # pragma: no cover - a checked-out connection always has one
+        raise RuntimeError("no asyncpg connection")
+    return raw
 
 
 def commits_inline(sessions: async_sessionmaker[AsyncSession]) -> bool:

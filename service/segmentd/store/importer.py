@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from segmentd.errors import InvalidArgument
 from segmentd.store.checks import check_traits_size
-from segmentd.store.database import store_operation
+from segmentd.store.database import asyncpg_connection, store_operation
 from segmentd.store.import_sql import (
     POSTGRESQL_DDL,
     SQLITE_DDL,
@@ -138,9 +138,7 @@ class BulkImporter:
         async with connection.begin():
             await connection.execute(text(f"SET LOCAL statement_timeout = {self._statement_timeout_ms}"))
             await connection.execute(text(POSTGRESQL_DDL))
-            raw = (await connection.get_raw_connection()).driver_connection
-            if raw is None:  # pragma: no cover - a checked-out connection always has one
-                raise RuntimeError("no asyncpg connection")
+            raw = await asyncpg_connection(connection)
             # One COPY fed as the stream arrives: PostgreSQL stores each buffer while the server
             # decodes and checks the next profiles (one COPY per batch would take turns). An
             # error of the stream aborts the COPY and is raised as it is.

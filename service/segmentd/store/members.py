@@ -43,7 +43,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from segmentd.errors import ResourceExhausted
 from segmentd.store.acquire import connect
-from segmentd.store.database import store_work
+from segmentd.store.database import asyncpg_connection, store_work
 from segmentd.store.models import EventCountRow, ProfileRow, UserListMemberRow
 
 DEFAULT_CHUNK_SIZE = 1_000
@@ -291,8 +291,7 @@ async def _read_range_postgresql(
     id was most of the server's CPU in a listing, and an array of 32,000 ids costs a quarter.
     """
     user_id = range_end.selected_columns[0]
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
+    driver = await asyncpg_connection(connection)
     # A transaction for the two statements only, committed before the ids are yielded.
     async with driver.transaction():
         await driver.execute(_LISTING_SETTINGS)

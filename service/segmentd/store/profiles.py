@@ -222,10 +222,7 @@ class ProfileRepository:
             return result, {user: snapshot for user, snapshot in snapshots.items() if snapshot is not None}
 
         result, _ = await run_write(
-            self._sessions,
-            work_then_reread,
-            large=large,
-            on_inline_commit=lambda done: reread.on_commit(done[1], now),
+            self._sessions, work_then_reread, on_inline_commit=lambda done: reread.on_commit(done[1], now)
         )
         return result
 

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.errors import UserListNotFound
-from segmentd.store.database import rowcount
+from segmentd.store.database import asyncpg_connection, rowcount
 from segmentd.store.sqlite_inline import WRITE_LOCK_OPTION, one_writer
 from segmentd.store.user_list_tables import (
     ensure_list_tables,
@@ -137,7 +137,7 @@ async def change_postgresql(
             text(f'CREATE TEMP TABLE {STAGING_NAME} (user_id text COLLATE "C" NOT NULL) ON COMMIT DROP')
         )
         rest = _noted(batches, staged) if more else None
-        await (await _driver(connection)).copy_to_table(
+        await (await asyncpg_connection(connection)).copy_to_table(
             STAGING_NAME, source=_copy_text(head, rest), columns=["user_id"]
         )
         if not empty:
@@ -154,7 +154,9 @@ async def _rebuild(connection: AsyncConnection, name: str, source: AsyncIterator
     change notifies every replica itself.
     """
     leaf = await new_leaf(connection, name)
-    status = await (await _driver(connection)).copy_to_table(leaf, source=source, columns=["user_id"])
+    status = await (await asyncpg_connection(connection)).copy_to_table(
+        leaf, source=source, columns=["user_id"]
+    )
     leaf, count = await _indexed(connection, name, leaf, int(status.split()[-1]))
     await swap_leaf(connection, name, leaf)
     await notify_members_changed(connection, None)
@@ -225,13 +227,6 @@ def _copy_lines(batch: Sequence[str]) -> bytes:
     if "\\" in lines:
         lines = lines.replace("\\", "\\\\")
     return (lines + "\n").encode()
-
-
-async def _driver(connection: AsyncConnection) -> Any:
-    raw = (await connection.get_raw_connection()).driver_connection
-    if raw is None:  # pragma: no cover - a checked-out connection always has one
-        raise RuntimeError("no asyncpg connection")
-    return raw
 
 
 async def change_sqlite(
