@@ -40,7 +40,12 @@ from segmentd.security.tls import server_credentials
 from segmentd.security.verifier import KeyVerifier
 from segmentd.segments import SegmentCatalog
 from segmentd.statistics import SegmentStatistics
-from segmentd.store.database import DatabaseSettings, create_engine, create_sessionmaker
+from segmentd.store.database import (
+    DatabaseSettings,
+    create_engine,
+    create_sessionmaker,
+    dispose_when_returned,
+)
 from segmentd.store.health import ping
 from segmentd.store.members import MemberQueries
 from segmentd.store.migrate import migrate
@@ -92,12 +97,13 @@ class RunningServer:
         await self.health.enter_graceful_shutdown()
         for task in self._tasks:
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.server.stop(grace)
         if self.listener is not None:
             await self.listener.stop()
         await self.catalog.close()
         await self.percentiles.close()
-        await self.engine.dispose()
+        await dispose_when_returned(self.engine)
         if self.telemetry is not None:
             await self.telemetry.close()
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 from pathlib import Path
 
+import asyncpg
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -15,8 +17,11 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from segmentd.config import settings_for_tests
 from segmentd.server import SERVICE_NAMES, start_server
-from segmentd_client.v1 import evaluation_pb2, evaluation_pb2_grpc
+from segmentd_client.v1 import evaluation_pb2, evaluation_pb2_grpc, segments_pb2_grpc
+from tests.api.conftest import create_segment
+from tests.conftest import _truncate
 
+FREE = {"name": "free", "rule": {"condition": {"attribute": "plan", "operator": "EQUALS", "value": "free"}}}
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -99,3 +104,55 @@ async def test_sigterm__drains_in_flight_calls_then_exits_zero(tmp_path: Path):
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def _store_connections(url: str) -> int:
+    """How many connections the service (not its notification listener) holds to ``url``."""
+    connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = 'segmentd' AND datname = current_database()"
+            )
+        )
+    finally:
+        await connection.close()
+
+
+@pytest.mark.postgres
+async def test_stop__calls_in_flight__every_store_connection_closed(postgres_database_url: str):
+    # Given: a server busy with listings over a population, holding connections of its pool
+    await _truncate(postgres_database_url)
+    connection = await asyncpg.connect(postgres_database_url.replace("+asyncpg", ""))
+    try:
+        await connection.execute(
+            "INSERT INTO profiles SELECT 'u' || i, '{\"plan\": \"free\"}', now(), now()"
+            " FROM generate_series(1, 50000) AS i"
+        )
+    finally:
+        await connection.close()
+    settings = settings_for_tests(database_url=postgres_database_url, migrate=False, host="127.0.0.1")
+    running = await start_server(settings)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        await create_segment(segments_pb2_grpc.SegmentServiceStub(channel), FREE)
+        stub = evaluation_pb2_grpc.EvaluationServiceStub(channel)
+        calls = [
+            stub.GetSegmentStats(evaluation_pb2.GetSegmentStatsRequest(segment_name="free"))
+            for _ in range(12)
+        ]
+        while running.engine.pool.checkedout() == 0:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.001)
+
+        # When: it stops without grace, cancelling them
+        pool = running.engine.pool
+        await running.stop(None)
+        for call in calls:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await call
+    await asyncio.sleep(0.5)  # the cancelled handlers' cleanup has long run by now
+
+    # Then: every connection came back before the pool was closed (one returned later would sit
+    # open in the discarded pool), and the database sees none left
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert await _store_connections(postgres_database_url) == 0

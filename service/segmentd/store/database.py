@@ -23,10 +23,12 @@ the service is at capacity); anything meaning "the database cannot answer" raise
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
@@ -307,6 +309,23 @@ async def asyncpg_connection(connection: AsyncConnection) -> Any:
     if raw is None:  # pragma: no cover - a checked-out connection always has one
         raise RuntimeError("no asyncpg connection")
     return raw
+
+
+async def dispose_when_returned(engine: AsyncEngine, wait_seconds: float = 5.0) -> None:
+    """Dispose of ``engine`` once the connections that cancelled calls still hold are back.
+
+    A call cancelled by a server stop releases its connection a few loop turns after
+    ``server.stop`` returns. Disposing first would let that connection go back to the pool
+    being thrown away, where it is never closed: an open socket, left to the garbage collector.
+    """
+    checked_out = getattr(engine.pool, "checkedout", None)
+    deadline = time.monotonic() + wait_seconds
+    while checked_out is not None and checked_out() > 0:
+        if time.monotonic() >= deadline:
+            log.warning("disposing of the store with %d connection(s) still in use", checked_out())
+            break
+        await asyncio.sleep(0.01)
+    await engine.dispose()
 
 
 def commits_inline(sessions: async_sessionmaker[AsyncSession]) -> bool:
