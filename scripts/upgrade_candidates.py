@@ -117,12 +117,18 @@ def _download(
     last_token = request.page_token
     with _open_output(output, length) as file:
         writer = csv.writer(file, lineterminator="\n")
-        for message in stub.ListSegmentMembers(request):
+        call = stub.ListSegmentMembers(request)
+        for message in call:
             writer.writerows([user_id] for user_id in message.user_ids)
             file.flush()
             os.fsync(file.fileno())
             written += len(message.user_ids)
             last_token = message.next_page_token
+            if not last_token:
+                # The listing's last message: every member is written, so a stream broken
+                # after it must not leave a token that would resume from the first member.
+                call.cancel()
+                break
             # Rows are only appended: the file's size is where the next chunk starts.
             _save_token(sidecar, request.segment_name, last_token, os.fstat(file.fileno()).st_size)
     if last_token:

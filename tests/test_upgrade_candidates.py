@@ -35,6 +35,7 @@ class FakeEvaluationService(evaluation_pb2_grpc.EvaluationServiceServicer):
     """Streams MEMBERS two at a time; a token is the index to resume at."""
 
     fail_after_chunks: int | None = None
+    fail_after_last: bool = False
     requests: list[evaluation_pb2.ListSegmentMembersRequest] = field(default_factory=list)
 
     def ListSegmentMembers(self, request, context):
@@ -52,6 +53,8 @@ class FakeEvaluationService(evaluation_pb2_grpc.EvaluationServiceServicer):
             )
         if start == end:
             yield evaluation_pb2.ListSegmentMembersResponse()
+        if self.fail_after_last:  # every message sent, the status lost (a replica going away)
+            context.abort(grpc.StatusCode.UNAVAILABLE, "replica going away")
 
 
 @pytest.fixture
@@ -108,6 +111,21 @@ def test_main__broken_stream__resume_continues_without_duplicates(
     assert status == script.EXIT_OK
     assert fake.requests[-1].page_token == "2"
     assert _rows(output) == EXPECTED_ROWS
+
+
+def test_main__stream_broken_after_its_last_message__complete_and_no_sidecar(
+    service: tuple[FakeEvaluationService, str], tmp_path: Path
+) -> None:
+    # Given: every member arrives, then the stream ends UNAVAILABLE instead of OK
+    fake, target = service
+    fake.fail_after_last = True
+    output = tmp_path / "members.csv"
+    # When
+    status = script.main(["--target", target, "--output", str(output)])
+    # Then: complete, with nothing left to resume (a resume from "" would list everyone again)
+    assert status == script.EXIT_OK
+    assert _rows(output) == EXPECTED_ROWS
+    assert not (tmp_path / "members.csv.token").exists()
 
 
 def test_main__page_size__stops_and_resumes_with_the_next_page(

@@ -29,14 +29,18 @@ async def member_chunks(
     failures = 0
     while True:
         call = stub.ListSegmentMembers(request, timeout=timeout, metadata=metadata)
+        complete = False
         try:
             async for message in call:
                 request.page_token, failures = message.next_page_token, 0
+                complete = not message.next_page_token  # the last message of the listing
                 if first.page_size:
                     request.page_size -= len(message.user_ids)
                 yield MemberChunk(tuple(message.user_ids), message.next_page_token)
             return
         except grpc.RpcError as exc:
+            if complete:  # only the stream's status was lost: resuming from "" would start over
+                return
             error = from_grpc_error(exc)
             if not isinstance(error, Unavailable) or failures >= MAX_RESUMES:
                 raise error from exc
