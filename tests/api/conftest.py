@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import grpc
 import pytest
 from google.protobuf import json_format
@@ -83,3 +84,18 @@ async def upsert(
     await stub.UpsertProfile(
         profiles_pb2.UpsertProfileRequest(profile=profile_message(user_id, traits), replace=replace)
     )
+
+
+async def backends_named(postgres_url: str, application_name: str) -> int:
+    """How many connections to the database at ``postgres_url`` call themselves ``application_name``."""
+    connection = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
+    try:
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = $1 AND datname = current_database()",
+                application_name,
+            )
+        )
+    finally:
+        await connection.close()

@@ -17,8 +17,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from segmentd.config import settings_for_tests
 from segmentd.server import SERVICE_NAMES, start_server
+from segmentd.store.database import APPLICATION_NAME
 from segmentd_client.v1 import evaluation_pb2, evaluation_pb2_grpc, segments_pb2_grpc
-from tests.api.conftest import create_segment
+from tests.api.conftest import backends_named, create_segment
 from tests.conftest import _truncate
 
 FREE = {"name": "free", "rule": {"condition": {"attribute": "plan", "operator": "EQUALS", "value": "free"}}}
@@ -106,20 +107,6 @@ async def test_sigterm__drains_in_flight_calls_then_exits_zero(tmp_path: Path):
             await process.wait()
 
 
-async def _store_connections(url: str) -> int:
-    """How many connections the service (not its notification listener) holds to ``url``."""
-    connection = await asyncpg.connect(url.replace("+asyncpg", ""))
-    try:
-        return int(
-            await connection.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE application_name = 'segmentd' AND datname = current_database()"
-            )
-        )
-    finally:
-        await connection.close()
-
-
 @pytest.mark.postgres
 async def test_stop__calls_in_flight__every_store_connection_closed(postgres_database_url: str):
     # Given: a server busy with listings over a population, holding connections of its pool
@@ -155,4 +142,4 @@ async def test_stop__calls_in_flight__every_store_connection_closed(postgres_dat
     # Then: every connection came back before the pool was closed (one returned later would sit
     # open in the discarded pool), and the database sees none left
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
-    assert await _store_connections(postgres_database_url) == 0
+    assert await backends_named(postgres_database_url, APPLICATION_NAME) == 0

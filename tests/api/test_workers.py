@@ -9,13 +9,12 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import grpc
 import pytest
 
 from segmentd.store.notifications import LISTENER_APPLICATION_NAME
 from segmentd_client.v1 import evaluation_pb2, evaluation_pb2_grpc, profiles_pb2_grpc, segments_pb2_grpc
-from tests.api.conftest import create_segment, upsert
+from tests.api.conftest import backends_named, create_segment, upsert
 from tests.conftest import _truncate
 
 FREE = {"name": "free", "rule": {"condition": {"attribute": "plan", "operator": "EQUALS", "value": "free"}}}
@@ -55,26 +54,12 @@ async def workers(
             await process.wait()
 
 
-async def _listeners(url: str) -> int:
-    connection = await asyncpg.connect(url)
-    try:
-        return int(
-            await connection.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE application_name = $1 AND datname = current_database()",
-                LISTENER_APPLICATION_NAME,
-            )
-        )
-    finally:
-        await connection.close()
-
-
 @pytest.mark.postgres
 async def test_workers__share_the_port__coherent__drained_on_sigterm(workers, postgres_database_url):
     process, port = workers
     # Given: both workers up, each listening for changes
     deadline = time.monotonic() + 30
-    while await _listeners(postgres_database_url) < 2:
+    while await backends_named(postgres_database_url, LISTENER_APPLICATION_NAME) < 2:
         assert time.monotonic() < deadline, "both workers should listen for notifications"
         await asyncio.sleep(0.1)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -95,7 +80,7 @@ async def test_workers__share_the_port__coherent__drained_on_sigterm(workers, po
     # And SIGTERM stops the supervisor and its workers cleanly
     process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(process.wait(), 30) == 0
-    assert await _listeners(postgres_database_url) == 0
+    assert await backends_named(postgres_database_url, LISTENER_APPLICATION_NAME) == 0
 
 
 async def test_workers__on_sqlite__refused_with_a_usage_error(tmp_path: Path):

@@ -56,6 +56,9 @@ from segmentd.store.sqlite_inline import WRITE_LOCK_OPTION, SqliteInline, one_wr
 
 log = logging.getLogger(__name__)
 
+#: How the pool's connections name themselves to PostgreSQL (``pg_stat_activity``).
+APPLICATION_NAME = "segmentd"
+
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -178,7 +181,7 @@ def _create_postgresql_engine(url: URL, settings: DatabaseSettings) -> AsyncEngi
     # sends a cancel request, but the pool may close the connection first and with it the
     # request in flight; without the check, a statement waiting on a lock would go on until
     # statement_timeout with nobody to answer.
-    server_settings = {"application_name": "segmentd", "client_connection_check_interval": "1000"}
+    server_settings = {"application_name": APPLICATION_NAME, "client_connection_check_interval": "1000"}
     if settings.statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
     if settings.idle_in_transaction_timeout_ms:
