@@ -109,7 +109,7 @@ async def test_sigterm__drains_in_flight_calls_then_exits_zero(tmp_path: Path):
 
 @pytest.mark.postgres
 async def test_stop__calls_in_flight__every_store_connection_closed(postgres_database_url: str):
-    # Given: a server busy with listings over a population, holding connections of its pool
+    # Given: a server busy with statistics over a population, holding connections of its pool
     await _truncate(postgres_database_url)
     connection = await asyncpg.connect(postgres_database_url.replace("+asyncpg", ""))
     try:

@@ -17,7 +17,7 @@ from segmentd.config import settings_for_tests
 from segmentd.server import RunningServer, start_server
 from segmentd_client import AsyncClient, Client
 from segmentd_client.v1 import evaluation_pb2, evaluation_pb2_grpc
-from tests.client.conftest import FREE
+from tests.client.conftest import FREE, scripted_server
 
 # The server streams 1,000 ids a message. Ten messages of 64 KiB each are far more than
 # HTTP/2 flow control lets the server send ahead of a client that has read one message, so
@@ -111,14 +111,10 @@ class ListingThenUnavailable(evaluation_pb2_grpc.EvaluationServiceServicer):
 @pytest.fixture
 async def listing_then_unavailable() -> AsyncIterator[tuple[ListingThenUnavailable, str]]:
     servicer = ListingThenUnavailable()  # type: ignore[abstract]  # only ListSegmentMembers is called
-    server = grpc.aio.server()
-    evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield servicer, f"127.0.0.1:{port}"
-    finally:
-        await server.stop(None)
+    async with scripted_server(
+        evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server, servicer
+    ) as target:
+        yield servicer, target
 
 
 async def test_iter_member_chunks__broken_after_the_last_message__each_member_once(

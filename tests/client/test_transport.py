@@ -19,6 +19,7 @@ import pytest
 
 from segmentd_client import TLS, AsyncClient, Unavailable
 from segmentd_client.v1 import segments_pb2, segments_pb2_grpc
+from tests.client.conftest import scripted_server
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -107,17 +108,11 @@ async def test_command_line_key__sent_as_bearer_metadata(monkeypatch: pytest.Mon
     from segmentd.cli import main
 
     recorder = Recorder()  # type: ignore[abstract]  # only GetSegment is called
-    server = grpc.aio.server()
-    segments_pb2_grpc.add_SegmentServiceServicer_to_server(recorder, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
+    async with scripted_server(segments_pb2_grpc.add_SegmentServiceServicer_to_server, recorder) as target:
         # When: the key comes from the flag, then from the environment
-        monkeypatch.setenv("SEGMENTD_TARGET", f"127.0.0.1:{port}")
+        monkeypatch.setenv("SEGMENTD_TARGET", target)
         assert await asyncio.to_thread(main, ["get", "free", "--key", "k1", "-o", "json"]) == 0
         monkeypatch.setenv("SEGMENTD_API_KEY", "k2")
         assert await asyncio.to_thread(main, ["get", "free"]) == 0
-    finally:
-        await server.stop(None)
     # Then
     assert [metadata["authorization"] for metadata in recorder.metadata] == ["Bearer k1", "Bearer k2"]
