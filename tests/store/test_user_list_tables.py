@@ -9,16 +9,22 @@ list's life.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from segmentd.engine.rules import ListReference, Rule
 from segmentd.errors import InvalidArgument, UserListBusy
+from segmentd.sqlgen.compiler import compile_rule_sql
 from segmentd.store import user_list_tables
+from segmentd.store.models import EventCountRow, ProfileRow, UserListMemberRow
 from segmentd.store.notifications import EVERY_PROFILE, PROFILES_CHANNEL
+from segmentd.store.profiles import _read_snapshot
 from segmentd.store.user_list_members import REBUILD_IDS
 from segmentd.store.user_list_tables import list_table
 from segmentd.store.user_lists import UserListRepository
@@ -265,3 +271,62 @@ async def test_replace__stream_fails_during_the_copy__error_raised_and_nothing_c
     # Then the error is the stream's, the list is as it was, and the store goes on working
     assert await _members(engine, "beta") == ["old"]
     assert (await repository.change_members("beta", "add", _batches(["new"]))).member_count == 2
+
+
+# Past PostgreSQL's five custom plans, a prepared statement may run a generic plan; a generic plan
+# that bound the list's name would lock every list's tables for its transaction (PostgreSQL 15
+# locks before pruning at run time). Both statements that test membership name the list instead.
+
+
+async def test_replace__cache_misses_of_another_list_in_a_long_transaction__do_not_delay_it(
+    repository, engine, monkeypatch
+):
+    # Given a transaction that ran the cache miss's statement on another list, prepared and
+    # repeated past the custom plans, and stays open
+    monkeypatch.setattr(user_list_tables, "LOCK_BUDGET_S", 0.3)
+    await repository.change_members("other", "add", _batches(["x"]))
+    shape: tuple[frozenset[tuple[str, int]], frozenset[str]] = (frozenset(), frozenset({"other"}))
+    async with engine.connect() as reader, reader.begin():
+        for _ in range(10):
+            snapshot = await reader.run_sync(functools.partial(_read_snapshot, "x", shape, datetime.now(UTC)))
+        assert snapshot is None  # no profile; the list was probed all the same
+
+        # When this list is replaced through a new table
+        change = await repository.change_members("beta", "replace", _batches(LARGE))
+
+    # Then the swap did not wait for the reader
+    assert change.member_count == len(LARGE)
+
+
+def _no_segments(name: str) -> Rule:
+    raise KeyError(name)
+
+
+async def test_replace__in_list_queries_of_another_list_in_a_long_transaction__do_not_delay_it(
+    repository, engine, monkeypatch
+):
+    # Given a transaction that counted an in_list rule's members on another list, prepared and
+    # repeated past the custom plans (as statistics and comparisons run it), and stays open
+    monkeypatch.setattr(user_list_tables, "LOCK_BUDGET_S", 0.3)
+    await repository.change_members("other", "add", _batches(["x"]))
+    profiles, members = ProfileRow.__table__, UserListMemberRow.__table__
+    condition = compile_rule_sql(
+        ListReference("other"),
+        dialect="postgresql",
+        profiles=profiles,
+        events=EventCountRow.__table__,
+        now=datetime.now(UTC),
+        percentile_thresholds={},
+        resolve_rule=_no_segments,
+        list_members=members,
+    )
+    count = select(func.count()).select_from(profiles).where(condition)
+    async with engine.connect() as reader, reader.begin():
+        for _ in range(10):
+            assert await reader.scalar(count) == 0
+
+        # When this list is replaced through a new table
+        change = await repository.change_members("beta", "replace", _batches(LARGE))
+
+    # Then the swap did not wait for the reader
+    assert change.member_count == len(LARGE)

@@ -233,7 +233,11 @@ class _Compilation:
             raise ValueError("an in_list condition needs the list_members table")
         # Uncorrelated: the planner hashes the list's members once (or probes the members'
         # primary key (list_name, user_id) per profile). Never NULL: user ids are not null.
-        listed = select(members.c.user_id).where(members.c.list_name == literal(name, Text))
+        # The name is a constant in the SQL text, not a parameter, so that even a generic plan
+        # is pruned to this list's partition and locks no other list's tables.
+        listed = select(members.c.user_id).where(
+            members.c.list_name == literal(name, Text, literal_execute=True)
+        )
         return self.profiles.c.user_id.in_(listed)
 
     def _split(self, split: PercentageSplit) -> ColumnElement[bool]:

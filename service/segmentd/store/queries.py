@@ -58,11 +58,16 @@ def event_count_columns(windows: Iterable[tuple[str, int]]) -> list[Label[Any]]:
 
 
 def list_membership_columns(count: int) -> list[Label[Any]]:
-    """Return ``count`` columns: is the user (``user_id``) in the list bound as ``list_<i>``?"""
+    """Return ``count`` columns: is the user (``user_id``) in the list given as ``list_<i>``?
+
+    The names are rendered into the statement's text (``literal_execute``), not bound: a
+    generic plan of a statement that binds them would lock every list's partitions
+    (PostgreSQL 15 locks before run-time pruning), and a constant is pruned at planning.
+    """
     return [
         exists()
         .where(
-            UserListMemberRow.list_name == bindparam(f"list_{index}", type_=String()),
+            UserListMemberRow.list_name == bindparam(f"list_{index}", type_=String(), literal_execute=True),
             UserListMemberRow.user_id == bindparam("user_id"),
         )
         .label(f"in_list_{index}")

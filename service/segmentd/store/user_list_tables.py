@@ -15,7 +15,8 @@ trigger to capture rows for while ``COPY`` fills it; its index is built once, af
 sorted input. The CHECK constraint lets ATTACH skip the scan that would otherwise prove the rows
 belong. Why two levels: dropping or detaching a partition takes an ACCESS EXCLUSIVE lock on its
 parent. Swapping a list's leaf locks only that list's table, so readers of other lists never wait
-for it (unless their plan is generic, which locks every partition: see docs/store.md). Readers of
+for it (the service's statements name the list as a constant: a generic plan of one that
+bound it would lock every partition, docs/bench.md). Readers of
 the list itself wait for the swap, which takes milliseconds, but it must first wait for them:
 each attempt gives up after ``LOCK_TIMEOUT_MS``, so a long listing of the list delays the swap,
 not the readers queued behind it.
