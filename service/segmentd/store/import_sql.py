@@ -39,9 +39,20 @@ MERGE_FUNCTION: Final = "segmentd_merge_traits"
 STAGING = table(
     STAGING_NAME, column("seq"), column("user_id", Text), column("traits", JsonDocument), column("deleted")
 )
+# The staged user ids sort and compare as ``profiles.user_id`` does (byte order, migration 0006):
+# in another collation the merge's lookup of a user's staged row could not use the staging index
+# (an index serves comparisons in its own collation only) and scanned the staging table once
+# per updated profile, and the sort would not follow the primary key's order.
 POSTGRESQL_DDL: Final = (
-    f"CREATE TEMP TABLE {STAGING_NAME} (seq bigint NOT NULL, user_id text NOT NULL,"
+    f'CREATE TEMP TABLE {STAGING_NAME} (seq bigint NOT NULL, user_id text COLLATE "C" NOT NULL,'
     " traits jsonb NOT NULL, deleted text[] NOT NULL) ON COMMIT DROP"
+)
+#: Run once the staging table is filled. Temporary tables are never analysed automatically:
+#: without it the planner guesses. The plans depend on the keys only; the statistics of the
+#: traits (jsonb values compared with each other) would cost most of the ANALYZE.
+POSTGRESQL_STAGING_INDEX: Final = (
+    f"CREATE INDEX ON {STAGING_NAME} (user_id, seq)",
+    f"ANALYZE {STAGING_NAME} (user_id, seq)",
 )
 SQLITE_DDL: Final = (
     f"CREATE TEMP TABLE {STAGING_NAME} (seq INTEGER NOT NULL, user_id TEXT NOT NULL, traits TEXT NOT NULL)"

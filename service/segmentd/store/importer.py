@@ -29,6 +29,7 @@ from segmentd.store.checks import check_traits_size
 from segmentd.store.database import asyncpg_connection, store_operation
 from segmentd.store.import_sql import (
     POSTGRESQL_DDL,
+    POSTGRESQL_STAGING_INDEX,
     SQLITE_DDL,
     STAGING,
     STAGING_NAME,
@@ -144,11 +145,8 @@ class BulkImporter:
             # error of the stream aborts the COPY and is raised as it is.
             records = (postgresql_record(*profile) async for batch in batches for profile in batch)
             await raw.copy_records_to_table(STAGING_NAME, records=records, columns=STAGING.c.keys())
-            # Temporary tables are never analysed automatically: without it the planner guesses.
-            # The plans depend on the keys only; the statistics of the traits (jsonb values
-            # compared with each other) would cost most of the ANALYZE.
-            await connection.execute(text(f"CREATE INDEX ON {STAGING_NAME} (user_id, seq)"))
-            await connection.execute(text(f"ANALYZE {STAGING_NAME} (user_id, seq)"))
+            for statement in POSTGRESQL_STAGING_INDEX:
+                await connection.execute(text(statement))
             return await _upsert(connection, postgresql_upsert(replace), skip)
 
 
