@@ -525,6 +525,7 @@ class LoadResult:
     rss_before_import_kib: int = 0
     rss_peak_import_kib: int = 0
     rss_after_import_kib: int = 0
+    reimport_seconds: float = 0.0
 
     @property
     def rpc_rows_per_second(self) -> float:
@@ -537,6 +538,10 @@ class LoadResult:
     @property
     def baseline_copy_rows_per_second(self) -> float:
         return self.rpc_profiles / self.baseline_copy_seconds if self.baseline_copy_seconds else 0.0
+
+    @property
+    def reimport_rows_per_second(self) -> float:
+        return self.rpc_profiles / self.reimport_seconds if self.reimport_seconds else 0.0
 
     @property
     def import_ratio(self) -> float:
@@ -585,6 +590,20 @@ async def import_rpc(
             flush=True,
         )
     result.rpc_cpu = cpu
+
+
+async def reimport_rpc(bench: Bench, profiles: Sequence[tuple[str, dict[str, Any]]], call_size: int) -> float:
+    """Import ``profiles`` again, merged onto themselves (the nightly re-sync); return seconds."""
+    seconds = 0.0
+    for start in range(0, len(profiles), call_size):
+        part = profiles[start : start + call_size]
+        messages = import_messages(part)
+        started = time.perf_counter()
+        response = await bench.profiles.ImportProfiles(_requests(messages), timeout=3600)
+        seconds += time.perf_counter() - started
+        if response.imported != len(part):
+            raise SystemExit(f"ImportProfiles imported {response.imported} of {len(part)} profiles again")
+    return seconds
 
 
 async def copy_profiles(
@@ -817,6 +836,11 @@ def _load_lines(loaded: LoadResult) -> list[str]:
             f" = {loaded.baseline_copy_rows_per_second:,.0f} rows/s;"
             f" ImportProfiles ratio {loaded.import_ratio:.2f}"
         )
+    if loaded.reimport_seconds:
+        lines.append(
+            f"  ImportProfiles again, merged onto the stored profiles: {loaded.reimport_seconds:.1f} s"
+            f" = {loaded.reimport_rows_per_second:,.0f} rows/s"
+        )
     if loaded.rpc_calls > 1:
         lines.append(
             "    per call: " + ", ".join(f"{rate:,.0f}" for rate in loaded.rpc_call_rates) + " rows/s"
@@ -888,6 +912,12 @@ async def postgres_version(connection: asyncpg.Connection) -> str:
     return f"PostgreSQL {version.split()[0]}"
 
 
+async def measure_segment_and_count(bench: Bench, segment: BenchSegment, rounds: int) -> SegmentResult:
+    result = await measure_segment(bench, segment, rounds)
+    await measure_count(bench, segment, result, rounds)
+    return result
+
+
 async def measure(arguments: argparse.Namespace, url: URL, server: Server) -> dict[str, Any]:
     wanted = {f"bench-{name.strip()}" for name in arguments.segments.split(",")}
     environment: dict[str, Any] = {
@@ -918,14 +948,16 @@ async def measure(arguments: argparse.Namespace, url: URL, server: Server) -> di
             loaded.rss_after_import_kib = rss_kib(server.process.pid)
             await create_segments(segments_pb2_grpc.SegmentServiceStub(channel))
         environment["profiles"] = int(await monitor.fetchval("SELECT count(*) FROM profiles"))
-        results = []
         print("measuring ...", flush=True)
-        for segment in SEGMENTS:
-            if segment.name in wanted:
-                result = await measure_segment(bench, segment, arguments.rounds)
-                await measure_count(bench, segment, result, arguments.rounds)
-                results.append(result)
+        results = [
+            await measure_segment_and_count(bench, s, arguments.rounds) for s in SEGMENTS if s.name in wanted
+        ]
         explains = await print_explains(monitor) if arguments.explain else {}
+        if loaded is not None and loaded.rpc_profiles:
+            # Last: the re-import leaves a dead version of every row behind it.
+            again = list(generate_profiles(arguments.profiles))[: loaded.rpc_profiles]
+            loaded.reimport_seconds = await reimport_rpc(bench, again, arguments.import_call_size)
+            print(f"ImportProfiles again, merged onto the stored profiles: {loaded.reimport_seconds:.1f} s")
     finally:
         await channel.close()
         await baseline.close()

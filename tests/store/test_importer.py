@@ -12,8 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from segmentd.errors import UserNotFound
 from segmentd.store.checks import MAX_TRAITS_BYTES
-from segmentd.store.import_sql import POSTGRESQL_DDL, POSTGRESQL_STAGING_INDEX, STAGING, postgresql_upsert
-from segmentd.store.importer import BulkImporter, RejectedRow, RowsRejected, StagedProfile
+from segmentd.store.import_sql import (
+    POSTGRESQL_DDL,
+    POSTGRESQL_STAGING_INDEX,
+    STAGING,
+    compact_json,
+    postgresql_upsert,
+)
+from segmentd.store.importer import BulkImporter, BulkImportResult, RejectedRow, RowsRejected, StagedProfile
 from segmentd.store.models import ProfileRow
 from segmentd.store.profiles import ProfileRepository, merge_traits
 from tests.store.test_profiles import MERGE_CASES, STORED
@@ -180,6 +186,24 @@ async def test_import__merged_traits_over_limit_with_skip__others_stored(
     assert [row.position for row in result.rejected] == [3]
     assert (await profiles.get("big")).traits == {"a": half}
     assert (await profiles.get("ok")).traits == {"x": 1}
+
+
+async def test_import__merged_traits_exactly_at_the_limit__stored(
+    importer: BulkImporter, profiles: ProfileRepository
+) -> None:
+    # Given a stored profile whose merge comes out at the limit as compact JSON, and over it in
+    # PostgreSQL's text form (which spaces its separators)
+    stored = {"a": "x" * (MAX_TRAITS_BYTES - len(compact_json({"a": "", "b": 1})))}
+    merged = {**stored, "b": 1}
+    assert len(compact_json(merged).encode()) == MAX_TRAITS_BYTES
+    await profiles.upsert("edge", stored)
+    # When it is merged among others that fit easily
+    result = await importer.import_profiles(
+        _batches(_numbered(("ok", {"x": 1}), ("edge", {"b": 1}))), replace=False
+    )
+    # Then all are stored: the limit is that of the compact JSON
+    assert result == BulkImportResult(2)
+    assert (await profiles.get("edge")).traits == merged
 
 
 async def test_import__replace_with_large_stored_traits__not_refused(

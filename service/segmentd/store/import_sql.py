@@ -1,7 +1,7 @@
 """The SQL of the bulk import (``segmentd.store.importer``), for PostgreSQL and SQLite.
 
 STAGING                     TEMP segmentd_import_staging(seq, user_id, traits[, deleted])
-postgresql_upsert(replace)  INSERT … SELECT DISTINCT ON (user_id) … ON CONFLICT DO UPDATE merge_traits_sql
+postgresql_upsert(replace)  INSERT … DISTINCT ON (user_id) … ON CONFLICT DO UPDATE merge [WHERE it fits]
 sqlite_upsert(replace)      INSERT … SELECT <row_number() = 1> … segmentd_merge_traits(stored, sent) …
 oversized_query(dialect)    the users of the import whose stored traits may now be over 64 KiB
 """
@@ -71,6 +71,10 @@ def merge_traits_sql(
     return kept.op("||", return_type=postgresql.JSONB())(sent)
 
 
+#: The number of distinct users staged: what an upsert that wrote every one of them counts.
+STAGED_USERS: Final = f"SELECT count(DISTINCT user_id) FROM {STAGING_NAME}"
+
+
 def oversized_query(dialect: str) -> Select[tuple[Any, Any]]:
     """Return (last position, stored traits) of the import's users whose traits may be too large.
 
@@ -90,8 +94,14 @@ def oversized_query(dialect: str) -> Select[tuple[Any, Any]]:
     )
 
 
-def postgresql_upsert(replace: bool) -> Insert:
-    """The upsert of the last staged profile of each user: merged in the ``DO UPDATE``, or replacing."""
+def postgresql_upsert(replace: bool, *, guarded: bool = False) -> Insert:
+    """The upsert of the last staged profile of each user: merged in the ``DO UPDATE``, or replacing.
+
+    ``guarded`` (a merge): the ``DO UPDATE`` writes a merge only if its text form fits in
+    ``MAX_TRAITS_BYTES``, so every row written is known to fit without reading it again (the
+    text form is never shorter than the compact JSON measured); the statement's row count then
+    falls short of the staged users when a merge was left unwritten.
+    """
     latest = (
         select(STAGING.c.user_id, STAGING.c.traits)
         .ext(postgresql.distinct_on(STAGING.c.user_id))
@@ -114,9 +124,11 @@ def postgresql_upsert(replace: bool) -> Insert:
             .scalar_subquery()
         )
         traits = merge_traits_sql(profiles_table.c.traits, statement.excluded.traits, deleted)
+    fits = func.octet_length(cast(traits, Text)) <= MAX_TRAITS_BYTES if guarded and not replace else None
     return statement.on_conflict_do_update(
         index_elements=[ProfileRow.user_id],
         set_={"traits": traits, "update_time": statement.excluded.update_time},
+        where=fits,
     )
 
 

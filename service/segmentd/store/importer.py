@@ -3,6 +3,7 @@
     batches ─> TEMP segmentd_import_staging(seq, user_id, traits, ...)  PostgreSQL: one COPY; SQLite: inserts
             ─> INSERT INTO profiles SELECT <last seq per user_id> ON CONFLICT (user_id) DO UPDATE
             ─> users whose merged traits exceed 64 KiB: refused (or left out, on request) ─> COMMIT
+               (PostgreSQL reads merged traits back only when its guarded merge left one unwritten)
 
 Each row means what ``ProfileRepository.upsert`` means: merge (stored minus the keys sent as
 null, then each other sent key replaces its stored value whole) or replace (the sent traits minus
@@ -31,6 +32,7 @@ from segmentd.store.import_sql import (
     POSTGRESQL_DDL,
     POSTGRESQL_STAGING_INDEX,
     SQLITE_DDL,
+    STAGED_USERS,
     STAGING,
     STAGING_NAME,
     compact_json,
@@ -103,7 +105,9 @@ class BulkImporter:
     ) -> BulkImportResult:
         """Stage every batch, then upsert the last profile of each user id; commit.
 
-        The profiles must have passed ``checks.check_user_id`` and ``checks.check_traits``.
+        The profiles must have passed ``checks.check_user_id``, ``checks.check_traits`` and, without
+        their null keys, ``checks.check_traits_size`` (``importer.check_profile`` does all three):
+        the store checks only the merged results.
         No connection is taken before the first batch arrives, and an exception raised by
         ``batches`` rolls everything back and is raised as it is.
 
@@ -147,7 +151,27 @@ class BulkImporter:
             await raw.copy_records_to_table(STAGING_NAME, records=records, columns=STAGING.c.keys())
             for statement in POSTGRESQL_STAGING_INDEX:
                 await connection.execute(text(statement))
-            return await _upsert(connection, postgresql_upsert(replace), skip)
+            if replace:
+                # Every result is a sent profile, measured before it was staged: none is too large.
+                return BulkImportResult((await connection.execute(postgresql_upsert(True))).rowcount)
+            return await _merge_postgresql(connection, skip)
+
+
+async def _merge_postgresql(connection: AsyncConnection, skip: bool) -> BulkImportResult:
+    """Merge the staged profiles; read back the merged traits only if one may be too large.
+
+    New users' traits are the sent ones (measured); a stored user's merge is written by the
+    guarded upsert only if it fits. When every staged user was written, nothing needs reading
+    again; otherwise the exact check decides (a merge whose text form is over the limit may
+    still fit as compact JSON), and what is left out.
+    """
+    savepoint = await connection.begin_nested()
+    written = (await connection.execute(postgresql_upsert(False, guarded=True))).rowcount
+    if written == (await connection.execute(text(STAGED_USERS))).scalar_one():
+        await savepoint.commit()
+        return BulkImportResult(written)
+    await savepoint.rollback()
+    return await _upsert(connection, postgresql_upsert(False), skip)
 
 
 async def _import_sqlite(
