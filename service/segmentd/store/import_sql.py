@@ -97,10 +97,13 @@ def oversized_query(dialect: str) -> Select[tuple[Any, Any]]:
 def postgresql_upsert(replace: bool, *, guarded: bool = False) -> Insert:
     """The upsert of the last staged profile of each user: merged in the ``DO UPDATE``, or replacing.
 
-    ``guarded`` (a merge): the ``DO UPDATE`` writes a merge only if its text form fits in
-    ``MAX_TRAITS_BYTES``, so every row written is known to fit without reading it again (the
-    text form is never shorter than the compact JSON measured); the statement's row count then
-    falls short of the staged users when a merge was left unwritten.
+    ``guarded`` (a merge): the ``DO UPDATE`` writes a merge only if the stored and the sent
+    traits' text forms together fit in ``MAX_TRAITS_BYTES``. That bounds the merge's text form
+    (each of its members is one of theirs, and two objects' braces pay for the separator that
+    joins their members), which is never shorter than the compact JSON measured: every row
+    written is known to fit without reading it again, and the statement's row count falls
+    short of the staged users when a merge was left unwritten. A bound, not the merge itself,
+    because the merge (with its lookup of the deleted keys) would be computed twice.
     """
     latest = (
         select(STAGING.c.user_id, STAGING.c.traits)
@@ -124,7 +127,10 @@ def postgresql_upsert(replace: bool, *, guarded: bool = False) -> Insert:
             .scalar_subquery()
         )
         traits = merge_traits_sql(profiles_table.c.traits, statement.excluded.traits, deleted)
-    fits = func.octet_length(cast(traits, Text)) <= MAX_TRAITS_BYTES if guarded and not replace else None
+    fits = None
+    if guarded and not replace:  # the bound above
+        stored_text = func.octet_length(cast(profiles_table.c.traits, Text))
+        fits = stored_text + func.octet_length(cast(statement.excluded.traits, Text)) <= MAX_TRAITS_BYTES
     return statement.on_conflict_do_update(
         index_elements=[ProfileRow.user_id],
         set_={"traits": traits, "update_time": statement.excluded.update_time},

@@ -161,9 +161,9 @@ async def _merge_postgresql(connection: AsyncConnection, skip: bool) -> BulkImpo
     """Merge the staged profiles; read back the merged traits only if one may be too large.
 
     New users' traits are the sent ones (measured); a stored user's merge is written by the
-    guarded upsert only if it fits. When every staged user was written, nothing needs reading
-    again; otherwise the exact check decides (a merge whose text form is over the limit may
-    still fit as compact JSON), and what is left out.
+    guarded upsert only if it surely fits. When every staged user was written, nothing needs
+    reading again; otherwise the exact check decides (the guard's bound is over the limit for
+    some merges that fit), and what is left out.
     """
     savepoint = await connection.begin_nested()
     written = (await connection.execute(postgresql_upsert(False, guarded=True))).rowcount
