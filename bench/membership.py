@@ -957,6 +957,7 @@ async def measure(arguments: argparse.Namespace, url: URL, server: Server) -> di
             # Last: the re-import leaves a dead version of every row behind it.
             again = list(generate_profiles(arguments.profiles))[: loaded.rpc_profiles]
             loaded.reimport_seconds = await reimport_rpc(bench, again, arguments.import_call_size)
+            await monitor.execute("VACUUM (ANALYZE) profiles")  # for a later --reuse
             print(f"ImportProfiles again, merged onto the stored profiles: {loaded.reimport_seconds:.1f} s")
     finally:
         await channel.close()

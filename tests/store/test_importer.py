@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from segmentd.errors import UserNotFound
-from segmentd.store.checks import MAX_TRAITS_BYTES
+from segmentd.errors import InvalidArgument, UserNotFound
+from segmentd.store.checks import MAX_TRAITS_BYTES, check_traits_size
 from segmentd.store.import_sql import (
     POSTGRESQL_DDL,
     POSTGRESQL_STAGING_INDEX,
@@ -40,10 +40,17 @@ async def _batches(*batches: Sequence[StagedProfile]) -> AsyncIterator[Sequence[
         yield batch
 
 
+def _staged(position: int, user_id: str, traits: dict[str, Any]) -> StagedProfile:
+    """A profile as the service stages it: measured without its null keys."""
+    return StagedProfile(position, user_id, traits, check_traits_size(_without_nulls(traits), "traits"))
+
+
+def _without_nulls(traits: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in traits.items() if value is not None}
+
+
 def _numbered(*profiles: tuple[str, dict[str, Any]], start: int = 1) -> list[StagedProfile]:
-    return [
-        StagedProfile(start + offset, user_id, traits) for offset, (user_id, traits) in enumerate(profiles)
-    ]
+    return [_staged(start + offset, user_id, traits) for offset, (user_id, traits) in enumerate(profiles)]
 
 
 async def _count(engine: AsyncEngine) -> int:
@@ -206,6 +213,24 @@ async def test_import__merged_traits_exactly_at_the_limit__stored(
     assert (await profiles.get("edge")).traits == merged
 
 
+async def test_import__merge_over_limit_only_as_compact_json__refused(
+    importer: BulkImporter, profiles: ProfileRepository
+) -> None:
+    # Given a stored profile of large doubles, which Python writes in exponent form (22 bytes
+    # each) and PostgreSQL as digits (17): the merge below is over the limit as compact JSON
+    # (what UpsertProfile measures) and well within it in PostgreSQL's text form
+    large = 1.2345678901234568e16
+    stored, sent = {"a": [large] * 2000}, {"b": [large] * 1000}
+    await profiles.upsert("doubles", stored)
+    with pytest.raises(InvalidArgument):
+        await profiles.upsert("doubles", sent)
+    # When the same merge is imported
+    with pytest.raises(RowsRejected):
+        await importer.import_profiles(_batches(_numbered(("doubles", sent))), replace=False)
+    # Then it is refused too, and the profile is as it was
+    assert (await profiles.get("doubles")).traits == stored
+
+
 async def test_import__replace_with_large_stored_traits__not_refused(
     importer: BulkImporter, profiles: ProfileRepository
 ) -> None:
@@ -247,7 +272,7 @@ async def test_import__10k_rows_with_duplicates__one_row_per_user(
 ) -> None:
     # Given: 10,000 profiles in batches of 1,000; every user 0..999 appears twice
     rows = [
-        StagedProfile(index + 1, f"user-{index % 9_000:05d}", {"n": index, "plan": "free"})
+        _staged(index + 1, f"user-{index % 9_000:05d}", {"n": index, "plan": "free"})
         for index in range(10_000)
     ]
     batches = [rows[start : start + 1_000] for start in range(0, len(rows), 1_000)]
@@ -295,12 +320,15 @@ async def test_merge_upsert__each_updated_users_staged_row__found_through_the_in
         for statement in POSTGRESQL_STAGING_INDEX:
             await connection.execute(text(statement))
 
-        # When PostgreSQL plans the upsert
-        upsert = postgresql_upsert(replace=False)
-        sql = str(upsert.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
-        plan = "\n".join((await connection.exec_driver_sql(f"EXPLAIN {sql}")).scalars())
+        # When PostgreSQL plans the upsert, guarded or not
+        plans = []
+        for guarded in (False, True):
+            upsert = postgresql_upsert(replace=False, guarded=guarded)
+            sql = str(upsert.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+            plans.append("\n".join((await connection.exec_driver_sql(f"EXPLAIN {sql}")).scalars()))
         await connection.rollback()
 
     # Then each updated user's deleted keys are read through the staging index: a scan of the
     # staging table per user made a merge onto stored profiles quadratic (20,000 took 29 s)
-    assert "Index Scan Backward using segmentd_import_staging_user_id_seq_idx" in plan, plan
+    for plan in plans:
+        assert "Index Scan Backward using segmentd_import_staging_user_id_seq_idx" in plan, plan

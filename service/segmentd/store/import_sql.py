@@ -71,6 +71,14 @@ def merge_traits_sql(
     return kept.op("||", return_type=postgresql.JSONB())(sent)
 
 
+#: The longest text form (``jsonb::text``) that surely measures within ``MAX_TRAITS_BYTES`` as
+#: the compact JSON ``checks.check_traits_size`` measures. The text form is mostly the longer
+#: (a space after every separator), but a double of 1e16 or more is written back by Python in
+#: its exponent form (``1.2345678901234568e+16``, 22 bytes, ``json_numbers``) where PostgreSQL
+#: writes the digits (``12345678901234568``, 17): in an array of those an element takes 23 bytes
+#: compact against 19 as text, the highest ratio any value reaches, plus one byte at most for the
+#: outermost brackets.
+SURELY_WITHIN_LIMIT_TEXT_BYTES: Final = (MAX_TRAITS_BYTES - 1) * 19 // 23
 #: The number of distinct users staged: what an upsert that wrote every one of them counts.
 STAGED_USERS: Final = f"SELECT count(DISTINCT user_id) FROM {STAGING_NAME}"
 
@@ -81,29 +89,26 @@ def oversized_query(dialect: str) -> Select[tuple[Any, Any]]:
     A superset: the caller checks each one exactly with ``checks.check_traits_size``.
     """
     if dialect == "postgresql":
-        # jsonb's text form is never shorter than compact JSON.
-        size = func.octet_length(cast(ProfileRow.traits, Text))
+        over = func.octet_length(cast(ProfileRow.traits, Text)) > SURELY_WITHIN_LIMIT_TEXT_BYTES
     else:
         # The merge function writes compact JSON: its length is the size checked.
-        size = func.length(cast(ProfileRow.traits, LargeBinary))
+        over = func.length(cast(ProfileRow.traits, LargeBinary)) > MAX_TRAITS_BYTES
     last_seq = (
         select(func.max(STAGING.c.seq)).where(STAGING.c.user_id == ProfileRow.user_id).scalar_subquery()
     )
-    return select(last_seq, ProfileRow.traits).where(
-        ProfileRow.user_id.in_(select(STAGING.c.user_id)), size > MAX_TRAITS_BYTES
-    )
+    return select(last_seq, ProfileRow.traits).where(ProfileRow.user_id.in_(select(STAGING.c.user_id)), over)
 
 
 def postgresql_upsert(replace: bool, *, guarded: bool = False) -> Insert:
     """The upsert of the last staged profile of each user: merged in the ``DO UPDATE``, or replacing.
 
     ``guarded`` (a merge): the ``DO UPDATE`` writes a merge only if the stored and the sent
-    traits' text forms together fit in ``MAX_TRAITS_BYTES``. That bounds the merge's text form
-    (each of its members is one of theirs, and two objects' braces pay for the separator that
-    joins their members), which is never shorter than the compact JSON measured: every row
-    written is known to fit without reading it again, and the statement's row count falls
-    short of the staged users when a merge was left unwritten. A bound, not the merge itself,
-    because the merge (with its lookup of the deleted keys) would be computed twice.
+    traits' text forms together are within ``SURELY_WITHIN_LIMIT_TEXT_BYTES``. Their sum bounds
+    the merge's text form (each of its members is one of theirs, and two objects' braces pay for
+    the separator that joins their members), so every row written is known to fit without
+    reading it again, and the statement's row count falls short of the staged users when a
+    merge was left unwritten. A bound, not the merge itself, because the merge (with its lookup
+    of the deleted keys) would be computed twice.
     """
     latest = (
         select(STAGING.c.user_id, STAGING.c.traits)
@@ -130,7 +135,8 @@ def postgresql_upsert(replace: bool, *, guarded: bool = False) -> Insert:
     fits = None
     if guarded and not replace:  # the bound above
         stored_text = func.octet_length(cast(profiles_table.c.traits, Text))
-        fits = stored_text + func.octet_length(cast(statement.excluded.traits, Text)) <= MAX_TRAITS_BYTES
+        sent_text = func.octet_length(cast(statement.excluded.traits, Text))
+        fits = stored_text + sent_text <= SURELY_WITHIN_LIMIT_TEXT_BYTES
     return statement.on_conflict_do_update(
         index_elements=[ProfileRow.user_id],
         set_={"traits": traits, "update_time": statement.excluded.update_time},
@@ -171,11 +177,9 @@ def _now() -> tuple[ColumnElement[datetime], ColumnElement[datetime]]:
 
 
 def postgresql_record(
-    seq: int, user_id: str, traits: Mapping[str, Any], sent_json: str | None = None
+    seq: int, user_id: str, traits: Mapping[str, Any], sent_json: str
 ) -> tuple[int, str, str, list[str]]:
-    """A staging row for COPY: the traits without their null keys (``sent_json`` if given), and those keys."""
-    if sent_json is None:
-        sent_json = compact_json({key: value for key, value in traits.items() if value is not None})
+    """A staging row for COPY: the traits without their null keys (``sent_json``), and those keys."""
     deleted = [key for key, value in traits.items() if value is None]
     return seq, user_id, sent_json, deleted
 

@@ -52,14 +52,15 @@ class StagedProfile(NamedTuple):
         position: its position in the stream.
         user_id: its user id.
         traits: the traits as sent (null values delete keys).
-        sent_json: the compact JSON of ``traits`` without the null keys, when the caller has
-            it already (it measured it for the size limit): PostgreSQL stages it as it is.
+        sent_json: the compact JSON of ``traits`` without the null keys, as
+            ``checks.check_traits_size`` returned it (within the limit): PostgreSQL stages it
+            as it is, and a replace stores it without measuring it again.
     """
 
     position: int
     user_id: str
     traits: Mapping[str, Any]
-    sent_json: str | None = None
+    sent_json: str
 
 
 @dataclass(frozen=True, slots=True)
