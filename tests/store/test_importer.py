@@ -213,6 +213,27 @@ async def test_import__merged_traits_exactly_at_the_limit__stored(
     assert (await profiles.get("edge")).traits == merged
 
 
+async def test_import__merges_past_the_guard_with_skip__the_fitting_one_stored_the_other_left_out(
+    importer: BulkImporter, profiles: ProfileRepository
+) -> None:
+    # Given one stored profile whose merge fits exactly, and one whose merge is over the limit
+    edge = {"a": "x" * (MAX_TRAITS_BYTES - len(compact_json({"a": "", "b": 1})))}
+    half = {"a": "y" * (MAX_TRAITS_BYTES // 2)}
+    await profiles.upsert("edge", edge)
+    await profiles.upsert("big", half)
+    # When both are merged among a new user, leaving out what is too large
+    result = await importer.import_profiles(
+        _batches(_numbered(("edge", {"b": 1}), ("new", {"x": 1}), ("big", {"b": half["a"]}))),
+        replace=False,
+        skip_rejected=True,
+    )
+    # Then the fitting merge and the new user are stored, the other left out and unchanged
+    assert (result.imported, [row.position for row in result.rejected]) == (2, [3])
+    assert (await profiles.get("edge")).traits == {**edge, "b": 1}
+    assert (await profiles.get("new")).traits == {"x": 1}
+    assert (await profiles.get("big")).traits == half
+
+
 async def test_import__merge_over_limit_only_as_compact_json__refused(
     importer: BulkImporter, profiles: ProfileRepository
 ) -> None:

@@ -1,9 +1,10 @@
 """The SQL of the bulk import (``segmentd.store.importer``), for PostgreSQL and SQLite.
 
-STAGING                     TEMP segmentd_import_staging(seq, user_id, traits[, deleted])
-postgresql_upsert(replace)  INSERT … DISTINCT ON (user_id) … ON CONFLICT DO UPDATE merge [WHERE it fits]
-sqlite_upsert(replace)      INSERT … SELECT <row_number() = 1> … segmentd_merge_traits(stored, sent) …
-oversized_query(dialect)    the users of the import whose stored traits may now be over 64 KiB
+STAGING                       TEMP segmentd_import_staging(seq, user_id, traits[, deleted])
+postgresql_upsert(replace)    INSERT … DISTINCT ON (user_id) … ON CONFLICT DO UPDATE merge [WHERE it fits]
+postgresql_remerge_over_bound UPDATE … the merges the guard left, RETURNING them for the exact check
+sqlite_upsert(replace)        INSERT … SELECT <row_number() = 1> … segmentd_merge_traits(stored, sent) …
+oversized_query()             SQLite: the users of the import whose stored traits are now over 64 KiB
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from sqlalchemy import (
     Insert,
     LargeBinary,
     Select,
+    Subquery,
     Text,
+    Update,
     cast,
     column,
     func,
@@ -27,6 +30,7 @@ from sqlalchemy import (
     literal_column,
     select,
     table,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -83,20 +87,52 @@ SURELY_WITHIN_LIMIT_TEXT_BYTES: Final = (MAX_TRAITS_BYTES - 1) * 19 // 23
 STAGED_USERS: Final = f"SELECT count(DISTINCT user_id) FROM {STAGING_NAME}"
 
 
-def oversized_query(dialect: str) -> Select[tuple[Any, Any]]:
-    """Return (last position, stored traits) of the import's users whose traits may be too large.
+def oversized_query() -> Select[tuple[Any, Any]]:
+    """SQLite: (last position, stored traits) of the import's users whose traits are too large.
 
-    A superset: the caller checks each one exactly with ``checks.check_traits_size``.
+    The merge function writes compact JSON, so its length is the size checked; the caller
+    checks each one with ``checks.check_traits_size`` all the same, for its message.
     """
-    if dialect == "postgresql":
-        over = func.octet_length(cast(ProfileRow.traits, Text)) > SURELY_WITHIN_LIMIT_TEXT_BYTES
-    else:
-        # The merge function writes compact JSON: its length is the size checked.
-        over = func.length(cast(ProfileRow.traits, LargeBinary)) > MAX_TRAITS_BYTES
     last_seq = (
         select(func.max(STAGING.c.seq)).where(STAGING.c.user_id == ProfileRow.user_id).scalar_subquery()
     )
-    return select(last_seq, ProfileRow.traits).where(ProfileRow.user_id.in_(select(STAGING.c.user_id)), over)
+    return select(last_seq, ProfileRow.traits).where(
+        ProfileRow.user_id.in_(select(STAGING.c.user_id)),
+        func.length(cast(ProfileRow.traits, LargeBinary)) > MAX_TRAITS_BYTES,
+    )
+
+
+def _latest_staged() -> Subquery:
+    """The last staged row of each user (a later position wins)."""
+    return (
+        select(STAGING.c.user_id, STAGING.c.seq, STAGING.c.traits, STAGING.c.deleted)
+        .ext(postgresql.distinct_on(STAGING.c.user_id))
+        .order_by(STAGING.c.user_id, STAGING.c.seq.desc())
+        .subquery()
+    )
+
+
+def _surely_fits(stored: ColumnElement[Any], sent: ColumnElement[Any]) -> ColumnElement[bool]:
+    """The guard's bound (``postgresql_upsert``): the two text forms together within the threshold."""
+    length = func.octet_length(cast(stored, Text)) + func.octet_length(cast(sent, Text))
+    return length <= SURELY_WITHIN_LIMIT_TEXT_BYTES
+
+
+def postgresql_remerge_over_bound() -> Update:
+    """Merge again every staged user whose stored and sent traits are over the guard's bound.
+
+    Run after the guarded upsert, it writes the merges that one left, and returns (last
+    position, merged traits) of each user it wrote, for the exact check. A merge is idempotent:
+    a user the guarded upsert wrote comes out with the same traits.
+    """
+    latest = _latest_staged()
+    stored = profiles_table.c.traits
+    return (
+        update(ProfileRow)
+        .values(traits=merge_traits_sql(stored, latest.c.traits, latest.c.deleted), update_time=_now()[0])
+        .where(profiles_table.c.user_id == latest.c.user_id, ~_surely_fits(stored, latest.c.traits))
+        .returning(latest.c.seq, profiles_table.c.traits)
+    )
 
 
 def postgresql_upsert(replace: bool, *, guarded: bool = False) -> Insert:
@@ -110,12 +146,7 @@ def postgresql_upsert(replace: bool, *, guarded: bool = False) -> Insert:
     merge was left unwritten. A bound, not the merge itself, because the merge (with its lookup
     of the deleted keys) would be computed twice.
     """
-    latest = (
-        select(STAGING.c.user_id, STAGING.c.traits)
-        .ext(postgresql.distinct_on(STAGING.c.user_id))
-        .order_by(STAGING.c.user_id, STAGING.c.seq.desc())
-        .subquery()
-    )
+    latest = _latest_staged()
     statement = postgresql.insert(ProfileRow).from_select(
         ["user_id", "traits", "create_time", "update_time"],
         select(latest.c.user_id, latest.c.traits, *_now()),
@@ -132,11 +163,9 @@ def postgresql_upsert(replace: bool, *, guarded: bool = False) -> Insert:
             .scalar_subquery()
         )
         traits = merge_traits_sql(profiles_table.c.traits, statement.excluded.traits, deleted)
-    fits = None
-    if guarded and not replace:  # the bound above
-        stored_text = func.octet_length(cast(profiles_table.c.traits, Text))
-        sent_text = func.octet_length(cast(statement.excluded.traits, Text))
-        fits = stored_text + sent_text <= SURELY_WITHIN_LIMIT_TEXT_BYTES
+    fits = (
+        _surely_fits(profiles_table.c.traits, statement.excluded.traits) if guarded and not replace else None
+    )
     return statement.on_conflict_do_update(
         index_elements=[ProfileRow.user_id],
         set_={"traits": traits, "update_time": statement.excluded.update_time},

@@ -18,11 +18,12 @@ while a long stream arrives; the upsert then runs in one write transaction (``BE
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+import functools
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Insert, delete, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from segmentd.errors import InvalidArgument
@@ -38,6 +39,7 @@ from segmentd.store.import_sql import (
     compact_json,
     oversized_query,
     postgresql_record,
+    postgresql_remerge_over_bound,
     postgresql_upsert,
     register_merge_function,
     sqlite_upsert,
@@ -155,24 +157,25 @@ class BulkImporter:
             if replace:
                 # Every result is a sent profile, measured before it was staged: none is too large.
                 return BulkImportResult((await connection.execute(postgresql_upsert(True))).rowcount)
-            return await _merge_postgresql(connection, skip)
+            return await _upsert(connection, _merge_postgresql, skip)
 
 
-async def _merge_postgresql(connection: AsyncConnection, skip: bool) -> BulkImportResult:
-    """Merge the staged profiles; read back the merged traits only if one may be too large.
+async def _merge_postgresql(connection: AsyncConnection) -> tuple[int, list[RejectedRow]]:
+    """Merge the staged profiles; read back only merged traits that may be too large.
 
     New users' traits are the sent ones (measured); a stored user's merge is written by the
     guarded upsert only if it surely fits. When every staged user was written, nothing needs
-    reading again; otherwise the exact check decides (the guard's bound is over the limit for
-    some merges that fit), and what is left out.
+    reading again. Otherwise the merges the guard left are written by a second statement, which
+    returns them for the exact check (the guard's bound is over the limit for some merges that
+    fit). The first statement left every staged user's row locked, so the second finds the
+    rows it left unchanged; a row it did write is merged again, to the same traits.
     """
-    savepoint = await connection.begin_nested()
     written = (await connection.execute(postgresql_upsert(False, guarded=True))).rowcount
-    if written == (await connection.execute(text(STAGED_USERS))).scalar_one():
-        await savepoint.commit()
-        return BulkImportResult(written)
-    await savepoint.rollback()
-    return await _upsert(connection, postgresql_upsert(False), skip)
+    staged = int((await connection.execute(text(STAGED_USERS))).scalar_one())
+    if written == staged:
+        return staged, []
+    rows = (await connection.execute(postgresql_remerge_over_bound())).all()
+    return staged, _over_limit(rows)
 
 
 async def _import_sqlite(
@@ -194,7 +197,7 @@ async def _import_sqlite(
         await connection.run_sync(register_merge_function)
         await connection.execution_options(**{WRITE_LOCK_OPTION: True})
         async with one_writer(connection.engine), connection.begin():
-            return await _upsert(connection, sqlite_upsert(replace), skip)
+            return await _upsert(connection, functools.partial(_upsert_sqlite, replace), skip)
     finally:
         await connection.execution_options(**{WRITE_LOCK_OPTION: False})
         if not connection.invalidated:
@@ -202,13 +205,20 @@ async def _import_sqlite(
                 await connection.execute(text(f"DROP TABLE IF EXISTS temp.{STAGING_NAME}"))
 
 
-async def _upsert(connection: AsyncConnection, statement: Insert, skip: bool) -> BulkImportResult:
-    """Run the upsert; leave out the users whose result is too large, or raise."""
+async def _upsert(
+    connection: AsyncConnection,
+    write: Callable[[AsyncConnection], Awaitable[tuple[int, list[RejectedRow]]]],
+    skip: bool,
+) -> BulkImportResult:
+    """Write the staged profiles with ``write``; leave out the users whose result is too large, or raise.
+
+    ``write`` returns the users written and those over the limit, in a savepoint rolled back
+    when there are any.
+    """
     rejected: list[RejectedRow] = []
     while True:
         savepoint = await connection.begin_nested()
-        written = (await connection.execute(statement)).rowcount
-        oversized = await _oversized(connection)
+        written, oversized = await write(connection)
         if not oversized:
             await savepoint.commit()
             return BulkImportResult(written, tuple(rejected))
@@ -221,10 +231,16 @@ async def _upsert(connection: AsyncConnection, statement: Insert, skip: bool) ->
         await connection.execute(delete(STAGING).where(STAGING.c.user_id.in_(users.scalar_subquery())))
 
 
-async def _oversized(connection: AsyncConnection) -> list[RejectedRow]:
-    """Return the users of this import whose stored traits are now over the size limit."""
+async def _upsert_sqlite(replace: bool, connection: AsyncConnection) -> tuple[int, list[RejectedRow]]:
+    """The upsert, merged by ``merge_traits`` itself, then every result read back that is over the limit."""
+    written = (await connection.execute(sqlite_upsert(replace))).rowcount
+    return written, _over_limit((await connection.execute(oversized_query())).all())
+
+
+def _over_limit(rows: Sequence[Any]) -> list[RejectedRow]:
+    """The ``(last position, stored traits)`` rows whose traits are over the size limit, in stream order."""
     rejected: list[RejectedRow] = []
-    for position, traits in (await connection.execute(oversized_query(connection.dialect.name))).all():
+    for position, traits in rows:
         try:
             check_traits_size(traits, "traits")
         except InvalidArgument as exc:
