@@ -221,16 +221,21 @@ async def test_import__merges_past_the_guard_with_skip__the_fitting_one_stored_t
     half = {"a": "y" * (MAX_TRAITS_BYTES // 2)}
     await profiles.upsert("edge", edge)
     await profiles.upsert("big", half)
-    # When both are merged among a new user, leaving out what is too large
+    # When both are merged among new users, one large, with a null key, leaving out what is too large
+    large = {"x": "n" * (MAX_TRAITS_BYTES // 2), "gone": None}
     result = await importer.import_profiles(
-        _batches(_numbered(("edge", {"b": 1}), ("new", {"x": 1}), ("big", {"b": half["a"]}))),
+        _batches(
+            _numbered(("edge", {"b": 1}), ("new", {"x": 1}), ("big", {"b": half["a"]}), ("new-large", large))
+        ),
         replace=False,
         skip_rejected=True,
     )
-    # Then the fitting merge and the new user are stored, the other left out and unchanged
-    assert (result.imported, [row.position for row in result.rejected]) == (2, [3])
+    # Then the fitting merge and the new users are stored, once each, the other left out and unchanged
+    assert (result.imported, [row.position for row in result.rejected]) == (3, [3])
     assert (await profiles.get("edge")).traits == {**edge, "b": 1}
     assert (await profiles.get("new")).traits == {"x": 1}
+    new_large = await profiles.get("new-large")
+    assert (new_large.traits, new_large.update_time) == ({"x": large["x"]}, new_large.create_time)
     assert (await profiles.get("big")).traits == half
 
 

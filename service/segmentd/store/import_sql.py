@@ -118,24 +118,24 @@ def _surely_fits(stored: ColumnElement[Any], sent: ColumnElement[Any]) -> Column
     return length <= SURELY_WITHIN_LIMIT_TEXT_BYTES
 
 
-def postgresql_remerge_over_bound() -> Update:
+def postgresql_remerge_over_bound(now: datetime) -> Update:
     """Merge again every staged user whose stored and sent traits are over the guard's bound.
 
-    Run after the guarded upsert, it writes the merges that one left, and returns (last
-    position, merged traits) of each user it wrote, for the exact check. A merge is idempotent:
-    a user the guarded upsert wrote comes out with the same traits.
+    Run after the guarded upsert, with its ``now``, it writes the merges that one left, and
+    returns (last position, merged traits) of each user it wrote, for the exact check. A merge
+    is idempotent: a user the guarded upsert wrote comes out with the same traits and times.
     """
     latest = _latest_staged()
     stored = profiles_table.c.traits
     return (
         update(ProfileRow)
-        .values(traits=merge_traits_sql(stored, latest.c.traits, latest.c.deleted), update_time=_now()[0])
+        .values(traits=merge_traits_sql(stored, latest.c.traits, latest.c.deleted), update_time=_now(now)[0])
         .where(profiles_table.c.user_id == latest.c.user_id, ~_surely_fits(stored, latest.c.traits))
         .returning(latest.c.seq, profiles_table.c.traits)
     )
 
 
-def postgresql_upsert(replace: bool, *, guarded: bool = False) -> Insert:
+def postgresql_upsert(replace: bool, *, guarded: bool = False, now: datetime | None = None) -> Insert:
     """The upsert of the last staged profile of each user: merged in the ``DO UPDATE``, or replacing.
 
     ``guarded`` (a merge): the ``DO UPDATE`` writes a merge only if the stored and the sent
@@ -149,7 +149,7 @@ def postgresql_upsert(replace: bool, *, guarded: bool = False) -> Insert:
     latest = _latest_staged()
     statement = postgresql.insert(ProfileRow).from_select(
         ["user_id", "traits", "create_time", "update_time"],
-        select(latest.c.user_id, latest.c.traits, *_now()),
+        select(latest.c.user_id, latest.c.traits, *_now(now)),
     )
     traits: ColumnElement[Any] = statement.excluded.traits
     if not replace:
@@ -200,8 +200,9 @@ def sqlite_upsert(replace: bool) -> Insert:
     )
 
 
-def _now() -> tuple[ColumnElement[datetime], ColumnElement[datetime]]:
-    now = datetime.now(UTC)
+def _now(now: datetime | None = None) -> tuple[ColumnElement[datetime], ColumnElement[datetime]]:
+    """``now`` (default: the current time) as the create and update times."""
+    now = now or datetime.now(UTC)
     return literal(now, DateTime(timezone=True)), literal(now, DateTime(timezone=True))
 
 

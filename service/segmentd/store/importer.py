@@ -3,7 +3,7 @@
     batches ─> TEMP segmentd_import_staging(seq, user_id, traits, ...)  PostgreSQL: one COPY; SQLite: inserts
             ─> INSERT INTO profiles SELECT <last seq per user_id> ON CONFLICT (user_id) DO UPDATE
             ─> users whose merged traits exceed 64 KiB: refused (or left out, on request) ─> COMMIT
-               (PostgreSQL reads merged traits back only when its guarded merge left one unwritten)
+               (PostgreSQL checks only the merges its guard left, written by a second statement)
 
 Each row means what ``ProfileRepository.upsert`` means: merge (stored minus the keys sent as
 null, then each other sent key replaces its stored value whole) or replace (the sent traits minus
@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select, text
@@ -161,7 +162,7 @@ class BulkImporter:
 
 
 async def _merge_postgresql(connection: AsyncConnection) -> tuple[int, list[RejectedRow]]:
-    """Merge the staged profiles; read back only merged traits that may be too large.
+    """Merge the staged profiles; check exactly only the merged traits that may be too large.
 
     New users' traits are the sent ones (measured); a stored user's merge is written by the
     guarded upsert only if it surely fits. When every staged user was written, nothing needs
@@ -170,11 +171,12 @@ async def _merge_postgresql(connection: AsyncConnection) -> tuple[int, list[Reje
     fit). The first statement left every staged user's row locked, so the second finds the
     rows it left unchanged; a row it did write is merged again, to the same traits.
     """
-    written = (await connection.execute(postgresql_upsert(False, guarded=True))).rowcount
+    now = datetime.now(UTC)
+    written = (await connection.execute(postgresql_upsert(False, guarded=True, now=now))).rowcount
     staged = int((await connection.execute(text(STAGED_USERS))).scalar_one())
     if written == staged:
         return staged, []
-    rows = (await connection.execute(postgresql_remerge_over_bound())).all()
+    rows = (await connection.execute(postgresql_remerge_over_bound(now))).all()
     return staged, _over_limit(rows)
 
 
