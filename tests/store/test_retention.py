@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime, timedelta
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from segmentd.errors import InvalidArgument
 from segmentd.store.models import EventCountRow
+from segmentd.store.notifications import EVERY_PROFILE, PROFILES_CHANNEL
 from segmentd.store.profiles import ProfileRepository
 from segmentd.store.records import Event
 from segmentd.store.retention import EventRetention, prune_events
@@ -108,3 +110,40 @@ async def test_prune__racing_record_events__loses_no_kept_count(
     assert sum(rows.values()) == recorded
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(EventCountRow)) == len(users) * 5
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_prune__many_users__other_replicas_told_their_names_never_any_user(
+    sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine
+) -> None:
+    # Given old events of more users than one notification names, and a replica listening
+    keep_all = ProfileRepository(sessions, EventRetention(days=0))
+    users = [f"u{i:03}" for i in range(250)]
+    for user in users:
+        await keep_all.upsert(user, {})
+    old = [
+        Event(user, name, TODAY - timedelta(days=days))
+        for user in users
+        for name in "ab"
+        for days in (20, 21)
+    ]
+    await keep_all.record_events(old[: len(old) // 2])
+    await keep_all.record_events(old[len(old) // 2 :])
+    listener = await asyncpg.connect(
+        engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    heard: list[str] = []
+    await listener.add_listener(PROFILES_CHANNEL, lambda *args: heard.append(args[3]))
+    try:
+        # When the old days are pruned
+        removed = await prune_events(sessions, TODAY.date() - timedelta(days=10))
+        await listener.execute("SELECT 1")  # the notifications sent before it have arrived
+    finally:
+        await listener.close()
+
+    # Then every row went, and the replica was told each user's name, never "any user"
+    assert removed == len(old)
+    assert await _rows(sessions) == {}
+    assert EVERY_PROFILE not in heard
+    assert set(heard) == set(users)

@@ -7,7 +7,9 @@
 
 Pruning deletes in small batches, each its own short transaction, so on PostgreSQL it never
 holds many row locks for long and serving goes on; the statement-level triggers of migration
-0003 tell every replica which users' counts changed.
+0003 tell every replica which users' counts changed. On PostgreSQL a batch walks the primary
+key and holds the rows of at most ``NAMED_USERS`` users, the most the triggers name: replicas
+then drop those users' cached profiles only, not their whole caches once per batch.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnClause, delete, literal_column, select
+from sqlalchemy import ColumnClause, delete, literal, literal_column, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from segmentd.errors import InvalidArgument
@@ -25,6 +27,12 @@ from segmentd.store.models import EventCountRow
 
 #: Rows one pruning transaction deletes at most.
 PRUNE_BATCH: Final = 5_000
+# Row addresses travel as text: the driver has no type for them.
+_CTID_TEXT: Final[ColumnClause[str]] = literal_column("ctid::text")
+_DELETE_BY_CTID: Final = text("DELETE FROM events WHERE ctid = ANY(CAST(CAST(:ctids AS text[]) AS tid[]))")
+#: Users one pruning transaction touches at most on PostgreSQL: the notifying triggers name up to
+#: this many (migration 0003), and beyond it say "any user".
+NAMED_USERS: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,21 +79,57 @@ async def prune_events(
     """Delete the per-day event counts of the days before ``before``; return how many rows.
 
     Each batch is one short transaction: a concurrent RecordEvents waits for at most one
-    batch's row locks (PostgreSQL) or one batch's write lock (SQLite).
+    batch's row locks (PostgreSQL) or one batch's write lock (SQLite). On PostgreSQL a batch
+    also holds the rows of at most ``NAMED_USERS`` users, walking the primary key, so that the
+    events table's triggers name the users whose counts changed: past that many they would
+    tell every replica that any user's did, and each would drop its whole profile cache.
 
     Raises:
         StoreUnavailable: the database cannot be reached.
     """
     deleted = 0
+    after: tuple[str, str, date] | None = None
     while True:
         async with write_session(sessions) as session:
-            # ctid (PostgreSQL) and rowid (SQLite) address rows without the composite key.
-            row_id: ColumnClause[Any] = literal_column("ctid" if is_postgresql(session) else "rowid")
-            batch = select(row_id).where(EventCountRow.day < before).limit(batch_size)
             if is_postgresql(session):
-                batch = batch.with_for_update(skip_locked=True)
-            result = await session.execute(delete(EventCountRow).where(row_id.in_(batch.scalar_subquery())))
-            count = rowcount(result)
+                count, after, done = await _prune_postgresql_batch(session, before, batch_size, after)
+            else:
+                count = await _prune_sqlite_batch(session, before, batch_size)
+                done = count < batch_size
         deleted += count
-        if count < batch_size:
+        if done:
             return deleted
+
+
+async def _prune_postgresql_batch(
+    session: AsyncSession, before: date, batch_size: int, after: tuple[str, str, date] | None
+) -> tuple[int, tuple[str, str, date] | None, bool]:
+    """Delete the next old rows in key order after ``after``: ``batch_size`` of ``NAMED_USERS`` users at most.
+
+    Returns the rows deleted, the key to go on after, and whether no old row is left past it
+    (rows another transaction holds are skipped, and left for the next run).
+    """
+    key = tuple_(EventCountRow.user_id, EventCountRow.name, EventCountRow.day)
+    candidates = (
+        select(_CTID_TEXT, EventCountRow.user_id, EventCountRow.name, EventCountRow.day)
+        .where(EventCountRow.day < before, *([key > tuple_(*map(literal, after))] if after else []))
+        .order_by(EventCountRow.user_id, EventCountRow.name, EventCountRow.day)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+    )
+    rows = (await session.execute(candidates)).all()
+    users = sorted({row.user_id for row in rows})[:NAMED_USERS]
+    taken = [row for row in rows if row.user_id <= users[-1]] if users else []
+    if taken:
+        await session.execute(_DELETE_BY_CTID, {"ctids": [row[0] for row in taken]})
+    done = len(rows) < batch_size and len(taken) == len(rows)
+    last = (taken[-1].user_id, taken[-1].name, taken[-1].day) if taken else after
+    return len(taken), last, done
+
+
+async def _prune_sqlite_batch(session: AsyncSession, before: date, batch_size: int) -> int:
+    # rowid addresses rows without the composite key; the write lock keeps other writers out.
+    row_id: ColumnClause[Any] = literal_column("rowid")
+    batch = select(row_id).where(EventCountRow.day < before).limit(batch_size)
+    result = await session.execute(delete(EventCountRow).where(row_id.in_(batch.scalar_subquery())))
+    return rowcount(result)
