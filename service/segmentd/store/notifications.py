@@ -33,6 +33,9 @@ SEGMENTS_CHANNEL = "segmentd_segments"
 KEYS_CHANNEL = "segmentd_keys"
 #: The payload on ``PROFILES_CHANNEL`` meaning "any profile may have changed".
 EVERY_PROFILE = "*"
+#: The most users one statement's notifications name (the triggers of migrations 0003 and
+#: 0004); past that many they send ``EVERY_PROFILE``.
+NAMED_USERS_PER_STATEMENT = 100
 #: How the listening connection names itself in pg_stat_activity.
 LISTENER_APPLICATION_NAME = "segmentd-listener"
 

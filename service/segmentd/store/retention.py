@@ -8,8 +8,9 @@
 Pruning deletes in small batches, each its own short transaction, so on PostgreSQL it never
 holds many row locks for long and serving goes on; the statement-level triggers of migration
 0003 tell every replica which users' counts changed. On PostgreSQL a batch walks the primary
-key and holds the rows of at most ``NAMED_USERS`` users, the most the triggers name: replicas
-then drop those users' cached profiles only, not their whole caches once per batch.
+key and holds the rows of at most ``NAMED_USERS_PER_STATEMENT`` users, the most the triggers
+name: replicas then drop those users' cached profiles only, not their whole caches once per
+batch.
 """
 
 from __future__ import annotations
@@ -24,15 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from segmentd.errors import InvalidArgument
 from segmentd.store.database import is_postgresql, rowcount, store_operation, write_session
 from segmentd.store.models import EventCountRow
+from segmentd.store.notifications import NAMED_USERS_PER_STATEMENT
 
 #: Rows one pruning transaction deletes at most.
 PRUNE_BATCH: Final = 5_000
 # Row addresses travel as text: the driver has no type for them.
 _CTID_TEXT: Final[ColumnClause[str]] = literal_column("ctid::text")
 _DELETE_BY_CTID: Final = text("DELETE FROM events WHERE ctid = ANY(CAST(CAST(:ctids AS text[]) AS tid[]))")
-#: Users one pruning transaction touches at most on PostgreSQL: the notifying triggers name up to
-#: this many (migration 0003), and beyond it say "any user".
-NAMED_USERS: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +79,10 @@ async def prune_events(
 
     Each batch is one short transaction: a concurrent RecordEvents waits for at most one
     batch's row locks (PostgreSQL) or one batch's write lock (SQLite). On PostgreSQL a batch
-    also holds the rows of at most ``NAMED_USERS`` users, walking the primary key, so that the
-    events table's triggers name the users whose counts changed: past that many they would
-    tell every replica that any user's did, and each would drop its whole profile cache.
+    also holds the rows of at most ``NAMED_USERS_PER_STATEMENT`` users, walking the primary
+    key, so that the events table's triggers name the users whose counts changed: past that
+    many they would tell every replica that any user's did, and each would drop its whole
+    profile cache.
 
     Raises:
         StoreUnavailable: the database cannot be reached.
@@ -104,7 +104,7 @@ async def prune_events(
 async def _prune_postgresql_batch(
     session: AsyncSession, before: date, batch_size: int, after: tuple[str, str, date] | None
 ) -> tuple[int, tuple[str, str, date] | None, bool]:
-    """Delete the next old rows in key order after ``after``: ``batch_size`` of ``NAMED_USERS`` users at most.
+    """Delete the next old rows after ``after`` in key order: ``batch_size`` at most, of named users.
 
     Returns the rows deleted, the key to go on after, and whether no old row is left past it
     (rows another transaction holds are skipped, and left for the next run).
@@ -118,7 +118,7 @@ async def _prune_postgresql_batch(
         .with_for_update(skip_locked=True)
     )
     rows = (await session.execute(candidates)).all()
-    users = sorted({row.user_id for row in rows})[:NAMED_USERS]
+    users = sorted({row.user_id for row in rows})[:NAMED_USERS_PER_STATEMENT]
     taken = [row for row in rows if row.user_id <= users[-1]] if users else []
     if taken:
         await session.execute(_DELETE_BY_CTID, {"ctids": [row[0] for row in taken]})

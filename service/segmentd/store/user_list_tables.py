@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from segmentd.engine.validation import is_valid_segment_name
 from segmentd.errors import UserListBusy
-from segmentd.store.notifications import EVERY_PROFILE, PROFILES_CHANNEL
+from segmentd.store.notifications import EVERY_PROFILE, NAMED_USERS_PER_STATEMENT, PROFILES_CHANNEL
 
 #: The members' root table (partitioned on PostgreSQL).
 ROOT: Final = "user_list_members"
@@ -50,8 +50,6 @@ LOCK_BUDGET_S: Final = 60.0
 #: Memory for sorting a load's ids into its index (PostgreSQL takes only what it needs):
 #: 10 million ids sort in memory, without spilling to temporary files.
 LOAD_MAINTENANCE_WORK_MEM: Final = "1GB"
-#: Up to this many users are notified by name (the triggers' limit, migration 0004).
-NAMED_NOTIFICATIONS: Final = 100
 _LOCK_NOT_AVAILABLE: Final = "55P03"
 _FIRST_RETRY_S: Final = 0.02
 _LAST_RETRY_S: Final = 1.0
@@ -187,9 +185,9 @@ async def with_short_locks(
 async def notify_members_changed(connection: AsyncConnection, changed: Collection[str] | None) -> None:
     """Tell listening replicas, as the root's triggers would, that these users' memberships moved.
 
-    ``None`` (or more than ``NAMED_NOTIFICATIONS`` users) means anyone's may have.
+    ``None`` (or more than ``NAMED_USERS_PER_STATEMENT`` users) means anyone's may have.
     """
-    if changed is None or len(changed) > NAMED_NOTIFICATIONS:
+    if changed is None or len(changed) > NAMED_USERS_PER_STATEMENT:
         changed = [EVERY_PROFILE]
     for user_id in changed:
         await connection.execute(
