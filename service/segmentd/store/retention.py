@@ -17,9 +17,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
-from sqlalchemy import ColumnClause, delete, literal, literal_column, select, text, tuple_
+from sqlalchemy import (
+    ColumnClause,
+    ColumnElement,
+    delete,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from segmentd.errors import InvalidArgument
@@ -88,7 +98,7 @@ async def prune_events(
         StoreUnavailable: the database cannot be reached.
     """
     deleted = 0
-    after: tuple[str, str, date] | None = None
+    after: _Position = None
     while True:
         async with write_session(sessions) as session:
             if is_postgresql(session):
@@ -101,30 +111,54 @@ async def prune_events(
             return deleted
 
 
+#: Where a PostgreSQL prune goes on: after a row's key, past every row of a user, or from the start.
+_Position: TypeAlias = tuple[str, str, date] | str | None
+
+
 async def _prune_postgresql_batch(
-    session: AsyncSession, before: date, batch_size: int, after: tuple[str, str, date] | None
-) -> tuple[int, tuple[str, str, date] | None, bool]:
+    session: AsyncSession, before: date, batch_size: int, after: _Position
+) -> tuple[int, _Position, bool]:
     """Delete the next old rows after ``after`` in key order: ``batch_size`` at most, of named users.
 
-    Returns the rows deleted, the key to go on after, and whether no old row is left past it
-    (rows another transaction holds are skipped, and left for the next run).
+    The users are bounded first, without locks (the next ``NAMED_USERS_PER_STATEMENT`` users
+    with old rows), so that the rows locked are the rows deleted. Returns the rows deleted,
+    where to go on, and whether no old row is left past ``after`` (rows another transaction
+    holds are skipped, and left for the next run).
     """
-    key = tuple_(EventCountRow.user_id, EventCountRow.name, EventCountRow.day)
-    candidates = (
+    old = [EventCountRow.day < before, *_past(after)]
+    next_users = (
+        select(EventCountRow.user_id)
+        .where(*old)
+        .distinct()
+        .order_by(EventCountRow.user_id)
+        .limit(NAMED_USERS_PER_STATEMENT)
+        .subquery()
+    )
+    last_user = await session.scalar(select(func.max(next_users.c.user_id)))
+    if last_user is None:
+        return 0, after, True
+    batch = (
         select(_CTID_TEXT, EventCountRow.user_id, EventCountRow.name, EventCountRow.day)
-        .where(EventCountRow.day < before, *([key > tuple_(*map(literal, after))] if after else []))
+        .where(*old, EventCountRow.user_id <= last_user)
         .order_by(EventCountRow.user_id, EventCountRow.name, EventCountRow.day)
         .limit(batch_size)
         .with_for_update(skip_locked=True)
     )
-    rows = (await session.execute(candidates)).all()
-    users = sorted({row.user_id for row in rows})[:NAMED_USERS_PER_STATEMENT]
-    taken = [row for row in rows if row.user_id <= users[-1]] if users else []
-    if taken:
-        await session.execute(_DELETE_BY_CTID, {"ctids": [row[0] for row in taken]})
-    done = len(rows) < batch_size and len(taken) == len(rows)
-    last = (taken[-1].user_id, taken[-1].name, taken[-1].day) if taken else after
-    return len(taken), last, done
+    rows = (await session.execute(batch)).all()
+    if rows:
+        await session.execute(_DELETE_BY_CTID, {"ctids": [row[0] for row in rows]})
+    if len(rows) == batch_size:  # more of these users' rows may follow
+        return len(rows), (rows[-1].user_id, rows[-1].name, rows[-1].day), False
+    return len(rows), last_user, False
+
+
+def _past(after: _Position) -> list[ColumnElement[bool]]:
+    if after is None:
+        return []
+    if isinstance(after, str):
+        return [EventCountRow.user_id > after]
+    key = tuple_(EventCountRow.user_id, EventCountRow.name, EventCountRow.day)
+    return [key > tuple_(*map(literal, after))]
 
 
 async def _prune_sqlite_batch(session: AsyncSession, before: date, batch_size: int) -> int:
