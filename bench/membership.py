@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -592,20 +593,6 @@ async def import_rpc(
     result.rpc_cpu = cpu
 
 
-async def reimport_rpc(bench: Bench, profiles: Sequence[tuple[str, dict[str, Any]]], call_size: int) -> float:
-    """Import ``profiles`` again, merged onto themselves (the nightly re-sync); return seconds."""
-    seconds = 0.0
-    for start in range(0, len(profiles), call_size):
-        part = profiles[start : start + call_size]
-        messages = import_messages(part)
-        started = time.perf_counter()
-        response = await bench.profiles.ImportProfiles(_requests(messages), timeout=3600)
-        seconds += time.perf_counter() - started
-        if response.imported != len(part):
-            raise SystemExit(f"ImportProfiles imported {response.imported} of {len(part)} profiles again")
-    return seconds
-
-
 async def copy_profiles(
     connection: asyncpg.Connection, profiles: Sequence[tuple[str, dict[str, Any]]]
 ) -> float:
@@ -912,6 +899,16 @@ async def postgres_version(connection: asyncpg.Connection) -> str:
     return f"PostgreSQL {version.split()[0]}"
 
 
+async def reimport(arguments: argparse.Namespace, bench: Bench, loaded: LoadResult) -> None:
+    """Import the profiles ``loaded`` imported again, merged onto themselves (the nightly re-sync)."""
+    again = LoadResult(profiles=loaded.rpc_profiles)
+    profiles = list(itertools.islice(generate_profiles(arguments.profiles), loaded.rpc_profiles))
+    await import_rpc(bench, profiles, arguments.import_call_size, again)
+    loaded.reimport_seconds = again.rpc_seconds
+    await bench.monitor.execute("VACUUM (ANALYZE) profiles")  # for a later --reuse
+    print(f"ImportProfiles again, merged onto the stored profiles: {loaded.reimport_seconds:.1f} s")
+
+
 async def measure_segment_and_count(bench: Bench, segment: BenchSegment, rounds: int) -> SegmentResult:
     result = await measure_segment(bench, segment, rounds)
     await measure_count(bench, segment, result, rounds)
@@ -953,12 +950,8 @@ async def measure(arguments: argparse.Namespace, url: URL, server: Server) -> di
             await measure_segment_and_count(bench, s, arguments.rounds) for s in SEGMENTS if s.name in wanted
         ]
         explains = await print_explains(monitor) if arguments.explain else {}
-        if loaded is not None and loaded.rpc_profiles:
-            # Last: the re-import leaves a dead version of every row behind it.
-            again = list(generate_profiles(arguments.profiles))[: loaded.rpc_profiles]
-            loaded.reimport_seconds = await reimport_rpc(bench, again, arguments.import_call_size)
-            await monitor.execute("VACUUM (ANALYZE) profiles")  # for a later --reuse
-            print(f"ImportProfiles again, merged onto the stored profiles: {loaded.reimport_seconds:.1f} s")
+        if loaded is not None and loaded.rpc_profiles:  # last: it leaves a dead version of every row
+            await reimport(arguments, bench, loaded)
     finally:
         await channel.close()
         await baseline.close()

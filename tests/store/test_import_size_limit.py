@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from segmentd.errors import InvalidArgument
+from segmentd.importer import check_profile
 from segmentd.store.checks import MAX_TRAITS_BYTES, check_traits_size
 from segmentd.store.importer import BulkImporter, RowsRejected, StagedProfile
 from segmentd.store.profiles import ProfileRepository
@@ -59,9 +60,9 @@ async def _upsert_merge(
         return None
 
 
-async def _import_merge(importer: BulkImporter, user_id: str, sent: dict[str, Any], sent_json: str) -> bool:
+async def _import_merge(importer: BulkImporter, staged: StagedProfile) -> bool:
     try:
-        await importer.import_profiles(_one(StagedProfile(1, user_id, sent, sent_json)), replace=False)
+        await importer.import_profiles(_one(staged), replace=False)
     except RowsRejected:
         return False
     return True
@@ -73,21 +74,19 @@ async def test_import_merge__near_the_limit__refused_exactly_when_upsert_refuses
     stored, sent = traits
     profiles, importer = ProfileRepository(sessions), BulkImporter(engine)
     # Given two users with the same stored traits, which fit, and sent traits that fit alone
+    number = next(_USERS)
+    by_upsert, by_import = f"upsert-{number}", f"import-{number}"
     try:
-        sent_json = check_traits_size(
-            {key: value for key, value in sent.items() if value is not None}, "traits"
-        )
+        staged = StagedProfile(1, by_import, *check_profile(by_import, sent))
         check_traits_size(stored, "traits")
     except InvalidArgument:
         assume(False)
-    number = next(_USERS)
-    by_upsert, by_import = f"upsert-{number}", f"import-{number}"
     await profiles.upsert(by_upsert, stored)
     await profiles.upsert(by_import, stored)
 
     # When one merges through UpsertProfile and the other through an import
     upserted = await _upsert_merge(profiles, by_upsert, sent)
-    imported = await _import_merge(importer, by_import, sent, sent_json)
+    imported = await _import_merge(importer, staged)
 
     # Then both are refused, or both stored the same traits
     assert imported is (upserted is not None)

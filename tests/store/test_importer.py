@@ -11,7 +11,8 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from segmentd.errors import InvalidArgument, UserNotFound
-from segmentd.store.checks import MAX_TRAITS_BYTES, check_traits_size
+from segmentd.importer import check_profile
+from segmentd.store.checks import MAX_TRAITS_BYTES
 from segmentd.store.import_sql import (
     POSTGRESQL_DDL,
     POSTGRESQL_STAGING_INDEX,
@@ -41,12 +42,8 @@ async def _batches(*batches: Sequence[StagedProfile]) -> AsyncIterator[Sequence[
 
 
 def _staged(position: int, user_id: str, traits: dict[str, Any]) -> StagedProfile:
-    """A profile as the service stages it: measured without its null keys."""
-    return StagedProfile(position, user_id, traits, check_traits_size(_without_nulls(traits), "traits"))
-
-
-def _without_nulls(traits: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in traits.items() if value is not None}
+    """A profile as the service stages it: checked, and measured without its null keys."""
+    return StagedProfile(position, user_id, *check_profile(user_id, traits))
 
 
 def _numbered(*profiles: tuple[str, dict[str, Any]], start: int = 1) -> list[StagedProfile]:

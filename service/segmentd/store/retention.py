@@ -41,7 +41,9 @@ from segmentd.store.notifications import NAMED_USERS_PER_STATEMENT
 PRUNE_BATCH: Final = 5_000
 # Row addresses travel as text: the driver has no type for them.
 _CTID_TEXT: Final[ColumnClause[str]] = literal_column("ctid::text")
-_DELETE_BY_CTID: Final = text("DELETE FROM events WHERE ctid = ANY(CAST(CAST(:ctids AS text[]) AS tid[]))")
+_DELETE_BY_CTID: Final = text(
+    f"DELETE FROM {EventCountRow.__tablename__} WHERE ctid = ANY(CAST(CAST(:ctids AS text[]) AS tid[]))"
+)
 
 
 @dataclass(frozen=True, slots=True)
