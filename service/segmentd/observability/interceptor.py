@@ -25,6 +25,7 @@ from typing import Any
 
 import grpc
 from grpc import aio
+from prometheus_client import Counter
 
 from segmentd.api.handlers import Behavior, Handler, WrappingInterceptor, behavior_of, rebuilt
 from segmentd.observability.metrics import ServerMetrics
@@ -71,6 +72,29 @@ class Rpc:
         return cls(full_method, service, method, kind)
 
 
+class _RpcMetrics:
+    """One method's metric children, bound once: ``labels(...)`` costs a few µs a call."""
+
+    __slots__ = ("_handled", "_handled_by_code", "_rpc", "handling_seconds", "started")
+
+    def __init__(self, metrics: ServerMetrics, rpc: Rpc) -> None:
+        self.started = metrics.started.labels(rpc.kind, rpc.service, rpc.method)
+        self.handling_seconds = metrics.handling_seconds.labels(rpc.kind, rpc.service, rpc.method)
+        self._handled = metrics.handled
+        self._handled_by_code: dict[grpc.StatusCode, Counter] = {}
+        self._rpc = rpc
+
+    def handled(self, code: grpc.StatusCode) -> Counter:
+        """The ``grpc_server_handled_total`` child of ``code``, bound the first time it is seen."""
+        child = self._handled_by_code.get(code)
+        if child is None:
+            rpc = self._rpc
+            child = self._handled_by_code[code] = self._handled.labels(
+                rpc.kind, rpc.service, rpc.method, code.name
+            )
+        return child
+
+
 def _member_rows(message: object) -> int:
     return len(message.user_ids) if isinstance(message, evaluation_pb2.ListSegmentMembersResponse) else 0
 
@@ -97,12 +121,14 @@ class TelemetryInterceptor(WrappingInterceptor):
     def wrap(self, method: str, handler: Handler) -> Handler:
         """The handler, observed: counted, timed and logged."""
         rpc = Rpc.of(method, handler)
+        bound = None if self._metrics is None else _RpcMetrics(self._metrics, rpc)
         observe = self._stream_response if handler.response_streaming else self._unary_response
-        return rebuilt(handler, observe(rpc, behavior_of(handler)))
+        return rebuilt(handler, observe(rpc, bound, behavior_of(handler)))
 
-    def _unary_response(self, rpc: Rpc, behavior: Behavior) -> Behavior:
+    def _unary_response(self, rpc: Rpc, bound: _RpcMetrics | None, behavior: Behavior) -> Behavior:
         async def observed(request: Any, context: Context) -> Any:
-            self._started(rpc)
+            if bound is not None:
+                bound.started.inc()
             start = time.perf_counter()
             code = grpc.StatusCode.UNKNOWN
             try:
@@ -116,17 +142,17 @@ class TelemetryInterceptor(WrappingInterceptor):
                 code = _cancelled_status(context.time_remaining())
                 raise
             finally:
-                self._record(rpc, code, time.perf_counter() - start, context.peer)
+                self._record(rpc, bound, code, time.perf_counter() - start, context.peer)
 
         return observed
 
-    def _stream_response(self, rpc: Rpc, behavior: Behavior) -> Behavior:
+    def _stream_response(self, rpc: Rpc, bound: _RpcMetrics | None, behavior: Behavior) -> Behavior:
         if not inspect.isasyncgenfunction(behavior):
             # A coroutine writing with ``context.write`` (the health service's Watch).
-            return self._unary_response(rpc, behavior)
+            return self._unary_response(rpc, bound, behavior)
 
         async def observed(request: Any, context: Context) -> AsyncIterator[Any]:
-            with self._observing(rpc, context):
+            with self._observing(rpc, bound, context):
                 async for message in behavior(request, context):
                     self._count_rows(message)
                     yield message
@@ -138,13 +164,10 @@ class TelemetryInterceptor(WrappingInterceptor):
         if rows and self._metrics is not None:
             self._metrics.member_rows_streamed.inc(rows)
 
-    def _started(self, rpc: Rpc) -> None:
-        if self._metrics is not None:
-            self._metrics.started.labels(rpc.kind, rpc.service, rpc.method).inc()
-
     @contextmanager
-    def _observing(self, rpc: Rpc, context: Context) -> Iterator[None]:
-        self._started(rpc)
+    def _observing(self, rpc: Rpc, bound: _RpcMetrics | None, context: Context) -> Iterator[None]:
+        if bound is not None:
+            bound.started.inc()
         start = time.perf_counter()
         # Read while the call is alive: a stream closed after the server stopped (GeneratorExit
         # from the garbage collector) has a context whose call is gone, and asking it then
@@ -163,12 +186,19 @@ class TelemetryInterceptor(WrappingInterceptor):
             code = _cancelled_status(None if remaining is None else remaining - elapsed)
             raise
         finally:
-            self._record(rpc, code, time.perf_counter() - start, lambda: peer)
+            self._record(rpc, bound, code, time.perf_counter() - start, lambda: peer)
 
-    def _record(self, rpc: Rpc, code: grpc.StatusCode, seconds: float, peer_of: Callable[[], str]) -> None:
-        if self._metrics is not None:
-            self._metrics.handled.labels(rpc.kind, rpc.service, rpc.method, code.name).inc()
-            self._metrics.handling_seconds.labels(rpc.kind, rpc.service, rpc.method).observe(seconds)
+    def _record(
+        self,
+        rpc: Rpc,
+        bound: _RpcMetrics | None,
+        code: grpc.StatusCode,
+        seconds: float,
+        peer_of: Callable[[], str],
+    ) -> None:
+        if bound is not None:
+            bound.handled(code).inc()
+            bound.handling_seconds.observe(seconds)
         if self._log_nothing or not (
             self._log_every_call or code is not grpc.StatusCode.OK or seconds >= SLOW_CALL_SECONDS
         ):
