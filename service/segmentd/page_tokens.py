@@ -66,7 +66,7 @@ def decode_page_token(token: str, secret: bytes, field: str = "page_token") -> M
 def _cursor(payload: bytes) -> MemberCursor | None:
     try:
         decoded = json.loads(payload)
-    except ValueError:  # includes UnicodeDecodeError
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: nesting
         return None
     if not isinstance(decoded, list) or len(decoded) != 3:
         return None

@@ -187,6 +187,16 @@ async def test_list_segments__forged_token__invalid_argument(segments, payload):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("page_token")
 
 
+_DEEPLY_NESTED = b"[" * 5000 + b"]" * 5000  # deeper than Python's JSON parser recurses
+
+
+async def test_list_segments__token_of_deeply_nested_json__invalid_argument(segments):
+    token = base64.urlsafe_b64encode(_DEEPLY_NESTED).decode().rstrip("=")
+    code, details = await _status(segments.ListSegments(segments_pb2.ListSegmentsRequest(page_token=token)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details == "page_token: is not a token issued by ListSegments"
+
+
 def _signed(payload: bytes, secret: str = Settings().page_token_secret) -> str:
     mac = hmac.new(secret.encode(), payload, hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(mac + payload).decode().rstrip("=")
@@ -206,6 +216,7 @@ def _signed(payload: bytes, secret: str = Settings().page_token_secret) -> str:
         b'["free",1,"\\ud800"]',
         b'["free",1,"u\\u0000"]',
         b'{"segment":"free"}',
+        _DEEPLY_NESTED,
     ],
 )
 async def test_list_segment_members__signed_but_malformed_token__invalid_argument(

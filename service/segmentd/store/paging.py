@@ -56,7 +56,8 @@ def decode_page_token(token: str, labels: Mapping[str, str], listing: str = "Lis
     refused = InvalidArgument("page_token", f"is not a token issued by {listing}")
     try:
         payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError) as error:
+        # RecursionError: a forged token of deeply nested JSON arrays.
         raise refused from error
     if (
         not isinstance(payload, dict)
