@@ -203,6 +203,17 @@ class SegmentCatalog:
             self._check = detached(self._check_version())
         return catalogue
 
+    async def current(self) -> Catalogue:
+        """Return the catalogue as the store has it now: one read of its version, a refresh if it moved.
+
+        Raises:
+            StoreUnavailable: the store does not answer.
+        """
+        read_at = self._clock()
+        version = await self._repository.catalogue_version()
+        self.observe_version(version, read_at)
+        return await self.refresh(min_version=version)
+
     async def refresh(self, min_version: int = 0) -> Catalogue:
         """Return a catalogue built after every invalidation so far, of ``min_version`` or later."""
         wanted_generation = self._generation

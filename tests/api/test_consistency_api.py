@@ -108,6 +108,43 @@ async def test_strong__segment_created_through_another_replica__seen_at_once(
     assert list((await evaluation.EvaluateUser(_request("u1", STRONG))).segments) == ["free"]
 
 
+async def _named_strong(evaluation: Any, how: str) -> list[str]:
+    """The segments of u1 that ``how`` (a named STRONG evaluation, or explanation) answers."""
+    if how == "explain":
+        explained = await evaluation.ExplainEvaluation(
+            evaluation_pb2.ExplainEvaluationRequest(user_id="u1", segment_name="free", consistency=STRONG)
+        )
+        return ["free"] if explained.matched else []
+    request = evaluation_pb2.EvaluateUserRequest(user_id="u1", segment_names=["free"], consistency=STRONG)
+    return list((await evaluation.EvaluateUser(request)).segments)
+
+
+@pytest.mark.parametrize("how", ["named", "explain"])
+async def test_strong_naming_a_segment__created_through_another_replica__found_at_once(
+    segments, profiles, evaluation, server: RunningServer, other_server: RunningServer, how
+):
+    # Given: this server's catalogue is warm, and hears of no change (on PostgreSQL its
+    # listener is stopped: a lost notification, the case STRONG is for)
+    await upsert(profiles, "u1", {"plan": "free"})
+    if server.listener is not None:
+        await server.listener.stop()  # its last act drops the caches: warm them again below
+    assert list((await evaluation.EvaluateUser(_request("u1"))).segments) == []
+    # When: the segment is created through the other server
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{other_server.port}") as channel:
+        await create_segment(segments_pb2_grpc.SegmentServiceStub(channel), FREE)
+    # Then: a STRONG call naming it asks the store rather than answering NOT_FOUND
+    assert await _named_strong(evaluation, how) == ["free"]
+
+
+async def test_strong_naming_an_unknown_segment__not_found(profiles, evaluation):
+    await upsert(profiles, "u1", {"plan": "free"})
+    request = evaluation_pb2.EvaluateUserRequest(user_id="u1", segment_names=["nope"], consistency=STRONG)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await evaluation.EvaluateUser(request)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert raised.value.details() == "segment 'nope' does not exist"
+
+
 async def test_strong__unchanged_catalogue__one_statement(
     segments, profiles, evaluation, server: RunningServer
 ):
