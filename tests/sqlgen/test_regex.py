@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from segmentd.engine.inline import re2_searcher
 from segmentd.engine.regex import UnsupportedPattern, check_pattern, compile_re2, to_postgres_regex
 from segmentd.engine.regex_case import fold_pattern
 from tests.sqlgen.strategies import pattern_soup, supported_patterns, texts_for
@@ -154,12 +155,20 @@ def test_check_pattern__ignore_case__unfoldable__raises_with_reason(pattern, rea
         ("\\ba", "éa", True),  # ASCII word characters only, as RE2
         ("a\\B", "aé", False),
         ("\\B", "", True),
+        # Between characters only: RE2 alone also finds \B inside the two bytes of é
+        ("\\B", "xéy", False),
+        ("\\B", "éé", True),
+        ("x\\B", "xé", False),
+        ("é\\B", "éy", False),
+        ("\\B$", "xé", True),
+        ("a|\\B", "xéy", False),
     ],
 )
 @pytest.mark.postgres
 async def test_word_boundary__ascii__same_in_re2_and_postgresql(pg_raw, pattern, text, matched):
     # When / Then
     assert (compile_re2(pattern).search(text) is not None) is matched
+    assert re2_searcher(compile_re2(pattern))(text) is matched  # the generated evaluator's search
     assert await _postgres_matches(pg_raw, to_postgres_regex(pattern), [text]) == [matched]
 
 

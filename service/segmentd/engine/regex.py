@@ -82,6 +82,13 @@ def compile_re2(pattern: str) -> RE2Pattern:
     options.log_errors = False  # RE2 would otherwise print every rejected pattern on stderr
     try:
         compiled: RE2Pattern = re2.compile(pattern, options)
+        if "\\B" in pattern:
+            # RE2 reads UTF-8 bytes, and its unanchored search may begin inside a multi-byte
+            # character, where \B holds (a non-word byte on either side) though no character
+            # boundary lies there; PostgreSQL looks only between characters. Begun at the
+            # start, skipping whole characters, the search meets \B only between characters.
+            # (An escaped backslash before a B takes the same path, harmlessly.)
+            compiled = re2.compile(f"^(?s:.)*?(?:{pattern})", options)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise UnsupportedPattern(f"not a valid RE2 pattern: {reason}") from None
