@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, text
@@ -233,12 +233,19 @@ def _summed(rows: Sequence[Mapping[str, Any]], attributes: Sequence[str]) -> dic
     return total
 
 
+#: Additions in this context are exact (digits are kept as needed, not to a fixed precision).
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
 def _exact_sum(values: Iterable[Any]) -> Decimal | float | None:
     present = [value for value in values if value is not None]
     if not present:
         return None
     if any(isinstance(value, Decimal) for value in present):
-        return sum((Decimal(value) for value in present), Decimal(0))
+        # PostgreSQL's exact sums stay exact: the default context keeps 28 digits, so 1e300 + 1
+        # would lose the 1 that the whole segment's own statement keeps.
+        with localcontext(_EXACT):
+            return sum((Decimal(value) for value in present), Decimal(0))
     return math.fsum(present)
 
 
