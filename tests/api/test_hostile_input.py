@@ -227,3 +227,30 @@ async def test_list_segment_members__signed_but_malformed_token__invalid_argumen
     code, details = await _status(evaluation.ListSegmentMembers(request))
     assert code == grpc.StatusCode.INVALID_ARGUMENT, details
     assert details == "page_token: is not a page token issued by this service"
+
+
+def _import_stream(skip_invalid: bool, nul_in: str) -> list[profiles_pb2.ImportProfilesRequest]:
+    """Two messages of profiles u1..u5, the fifth with a NUL in its ``nul_in`` field."""
+    fifth = profile_message("u5\x00", {}) if nul_in == "user_id" else profile_message("u5", {"s": "a\x00"})
+    return [
+        profiles_pb2.ImportProfilesRequest(
+            profiles=[profile_message(f"u{i}", {"i": i}) for i in (1, 2, 3)], skip_invalid=skip_invalid
+        ),
+        profiles_pb2.ImportProfilesRequest(profiles=[profile_message("u4", {}), fifth]),
+    ]
+
+
+@pytest.mark.parametrize("field", ["user_id", "traits"])
+async def test_import_profiles__nul__names_its_place_in_the_stream_and_imports_nothing(profiles, field):
+    code, details = await _status(profiles.ImportProfiles(iter(_import_stream(False, field))))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith(f"profiles[5].{field}: "), details
+    code, _ = await _status(profiles.GetProfile(profiles_pb2.GetProfileRequest(user_id="u1")))
+    assert code == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("field", ["user_id", "traits"])
+async def test_import_profiles__nul_with_skip_invalid__that_profile_skipped(profiles, field):
+    report = await profiles.ImportProfiles(iter(_import_stream(True, field)))
+    assert (report.imported, report.skipped) == (4, 1)
+    assert [(error.index, error.field) for error in report.errors] == [(5, field)]

@@ -1,8 +1,8 @@
 """``import_decoding`` decides every import message as the generic path does.
 
-The generic path is the decoding interceptor's NUL walk over the whole message, then
-``struct_to_dict`` and the store's checks profile by profile: the same refusal of the
-message (and its text), or for each profile the same traits or the same error.
+The generic path is, profile by profile, a NUL walk over the traits (``struct_holds_nul``: a
+NUL makes the profile invalid), then ``struct_to_dict`` and the store's checks: for each
+profile the same traits or the same error.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from segmentd.api.import_decoding import decode_profiles
 from segmentd.api.mappers import struct_to_dict
-from segmentd.api.strings import NUL, NUL_MESSAGE, nul_field
+from segmentd.api.strings import NUL, NUL_MESSAGE, struct_holds_nul
 from segmentd.errors import InvalidArgument
 from segmentd.importer import check_profile
 from segmentd.store.checks import MAX_TRAITS_DEPTH
@@ -49,13 +49,12 @@ def _message(profiles: list[tuple[str, dict[str, Any]]]) -> profiles_pb2.ImportP
 
 
 def _generic(request: profiles_pb2.ImportProfilesRequest) -> Any:
-    """What the generic path makes of the message: its refusal, or each profile's outcome."""
-    field = nul_field(request)
-    if field is not None:
-        return ("refused", f"{field}: {NUL_MESSAGE}")
+    """What the generic path makes of each profile of the message."""
     outcomes: list[Any] = []
     for profile in request.profiles:
         try:
+            if struct_holds_nul(profile.traits):
+                raise InvalidArgument("traits", NUL_MESSAGE)
             outcomes.append(check_profile(profile.user_id, struct_to_dict(profile.traits)))
         except InvalidArgument as error:
             outcomes.append(("invalid", error.field, error.message))
@@ -63,12 +62,8 @@ def _generic(request: profiles_pb2.ImportProfilesRequest) -> Any:
 
 
 def _fused(request: profiles_pb2.ImportProfilesRequest) -> Any:
-    try:
-        profiles = decode_profiles(request)
-    except InvalidArgument as refusal:
-        return ("refused", str(refusal))
     outcomes: list[Any] = []
-    for user_id, traits in profiles:
+    for user_id, traits in decode_profiles(request):
         try:
             outcomes.append(check_profile(user_id, traits))
         except InvalidArgument as error:
@@ -113,21 +108,14 @@ def test_decode_profiles__deep_traits__decided_as_the_generic_path(depth, leaf):
     assert _same(_generic(request), fused)
 
 
-def test_decode_profiles__nul_after_an_invalid_profile__message_refused():
-    # Given: a NaN in the first profile, a NUL in the second one's user id
-    request = _message([("a", {"n": math.nan}), ("b\x00", {})])
+def test_decode_profiles__nul__that_profile_invalid_the_others_kept():
+    # Given: a NUL in a user id, and in traits beyond a key with a quote (where the walk stops)
+    request = _message([("a", {"n": 1.0}), ("b\x00", {}), ("c", {'q"': 1.0, "z": "\x00"})])
 
-    # When / Then
-    with pytest.raises(InvalidArgument) as raised:
-        decode_profiles(request)
-    assert str(raised.value) == f"profiles[1].user_id: {NUL_MESSAGE}"
+    # When
+    outcomes = _fused(request)
 
-
-def test_decode_profiles__nul_beyond_an_unaddressable_key__message_refused():
-    # Given: the walk stops at a key with a quote; a NUL comes later in the same traits
-    request = _message([("a", {'q"': 1.0, "z": "\x00"})])
-
-    # When / Then
-    with pytest.raises(InvalidArgument) as raised:
-        decode_profiles(request)
-    assert str(raised.value) == f"profiles[0].traits: {NUL_MESSAGE}"
+    # Then
+    assert outcomes[0] == check_profile("a", {"n": 1.0})
+    assert outcomes[1][:2] == ("invalid", "user_id")
+    assert outcomes[2] == ("invalid", "traits", NUL_MESSAGE)

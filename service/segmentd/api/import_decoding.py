@@ -5,16 +5,17 @@ profile's ``Struct`` is walked three times: by the decoding interceptor looking 
 (``strings.nul_field``), by ``mappers.struct_to_dict``, and by the store's ``check_traits``.
 Here one walk does the three:
 
-    profile ─> user_id holds NUL? ──────────> InvalidArgument("profiles[i].user_id")  the call is refused
-           └─> walk the traits: a NUL ──────> InvalidArgument("profiles[i].traits")   the call is refused
+    profile ─> walk the traits: a NUL ──────> InvalidArgument("traits")   that profile is invalid
                                 unsure ─────> the generic path (struct_to_dict, then check_traits)
                                 otherwise ──> CheckedTraits (check_traits has nothing left to do)
 
-A refusal is the interceptor's, word for word and for the same field (the first in field
-order, ``i`` the profile's index in its message), which is why the interceptor leaves this
-method's requests to it (``decoding.NUL_REFUSED_BY_SERVICER``). *Unsure* covers whatever
-``check_traits`` or ``struct_to_dict`` might refuse (a NaN, a key with a quote or a control
-character, nesting too deep): those profiles take the generic path, which says exactly why.
+A NUL makes its profile invalid, as a NaN does: the import names it by its position in the
+whole stream (``profiles[i].traits``) and skips it with ``skip_invalid``; a NUL in a user id
+is a control character, which the importer's check of the id refuses the same way. So the
+decoding interceptor leaves this method's requests to the import
+(``decoding.NUL_REFUSED_BY_SERVICER``). *Unsure* covers whatever ``check_traits`` or
+``struct_to_dict`` might refuse (a NaN, a key with a quote or a control character, nesting
+too deep): those profiles take the generic path, which says exactly why.
 """
 
 from __future__ import annotations
@@ -37,11 +38,7 @@ from segmentd_client.v1 import profiles_pb2
 async def import_batches(
     requests: AsyncIterable[profiles_pb2.ImportProfilesRequest],
 ) -> AsyncIterator[ImportBatch]:
-    """Decode an ``ImportProfiles`` stream, one batch per message, as the messages arrive.
-
-    Raises:
-        InvalidArgument: a string of a message holds NUL (the whole call is refused).
-    """
+    """Decode an ``ImportProfiles`` stream, one batch per message, as the messages arrive."""
     async for request in requests:
         yield ImportBatch(
             profiles=decode_profiles(request), replace=request.replace, skip_invalid=request.skip_invalid
@@ -49,18 +46,8 @@ async def import_batches(
 
 
 def decode_profiles(request: profiles_pb2.ImportProfilesRequest) -> list[IncomingProfile]:
-    """The profiles of one message; traits that cannot be decoded are that profile's error.
-
-    Raises:
-        InvalidArgument: a user id or a trait (key or string) holds NUL, naming the first.
-    """
-    profiles: list[IncomingProfile] = []
-    for index, profile in enumerate(request.profiles):
-        user_id = profile.user_id
-        if NUL in user_id:
-            raise InvalidArgument(f"profiles[{index}].user_id", NUL_MESSAGE)
-        profiles.append((user_id, _traits(profile.traits, index)))
-    return profiles
+    """The profiles of one message; traits that cannot be decoded (a NUL too) are that profile's error."""
+    return [(profile.user_id, _traits(profile.traits)) for profile in request.profiles]
 
 
 class _HoldsNul(Exception):
@@ -71,15 +58,15 @@ class _Unsure(Exception):
     """The traits hold something the generic path must look at."""
 
 
-def _traits(message: struct_pb2.Struct, index: int) -> Mapping[str, JsonValue] | InvalidArgument:
+def _traits(message: struct_pb2.Struct) -> Mapping[str, JsonValue] | InvalidArgument:
     try:
         return _checked_traits(message)
     except _HoldsNul:
-        raise InvalidArgument(f"profiles[{index}].traits", NUL_MESSAGE) from None
+        return InvalidArgument("traits", NUL_MESSAGE)
     except _Unsure:
         pass
     if struct_holds_nul(message):  # the walk stopped early: NUL may lie further on
-        raise InvalidArgument(f"profiles[{index}].traits", NUL_MESSAGE)
+        return InvalidArgument("traits", NUL_MESSAGE)
     try:
         return struct_to_dict(message)
     except InvalidArgument as error:  # that profile alone is invalid
