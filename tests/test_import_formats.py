@@ -211,6 +211,24 @@ def test_parse_json__not_json__refused(cell: str) -> None:
         parse_json(cell)
 
 
+@pytest.mark.parametrize("depth", [16, 400, 100_000])  # a cell is a trait: level 2 of the traits
+def test_parse_json__nested_deeper_than_traits_may__refused(depth: int) -> None:
+    with pytest.raises(ValueError, match="nested too deeply"):
+        parse_json("[" * depth + "]" * depth)
+
+
+def test_parse_json__as_deep_as_traits_may__accepted() -> None:
+    assert parse_json("[" * 15 + "]" * 15) is not None
+
+
+@pytest.mark.parametrize("depth", [17, 400, 100_000])
+def test_read_jsonl__traits_nested_too_deep__that_row_refused(depth: int) -> None:
+    deep = '{"user_id": "d", "traits": {"a": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}}"
+    records = _jsonl(deep + '\n{"user_id": "ok"}')
+    assert isinstance(records[0], RowError) and "nested too deeply" in records[0].message
+    assert records[1] == FileProfile(2, "ok", {})
+
+
 @pytest.mark.parametrize(
     "cell", ["2026-03-01T09:30:00Z", "2026-03-01t09:30:00.250+01:00", " 2026-03-01T09:30:00-05:00 "]
 )

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
+from segmentd_client.errors import InvalidArgument
 from segmentd_client.types import (
     DEFINITION_KEYS,
     Consistency,
@@ -56,10 +57,35 @@ def time_of(message: timestamp_pb2.Timestamp, is_set: bool = True) -> datetime |
 
 
 def struct_of(data: Mapping[str, Any]) -> struct_pb2.Struct:
-    """Return a JSON object as a Struct."""
+    """Return a JSON object as a Struct.
+
+    Raises:
+        InvalidArgument: the object nests too deeply to convert (the server accepts 16 levels).
+    """
     struct = struct_pb2.Struct()
-    struct.update(dict(data))
+    try:
+        struct.update(dict(data))
+    except RecursionError:  # protobuf converts recursively
+        raise InvalidArgument("traits: nested too deeply to send (traits hold at most 16 levels)") from None
     return struct
+
+
+def nested_deeper_than(value: Any, levels: int) -> bool:
+    """Whether JSON ``value`` holds lists or objects more than ``levels`` deep (``value`` is level 1).
+
+    Walked level by level, without recursion, so that any depth can be measured.
+    """
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(levels):
+        level = [
+            item
+            for container in level
+            for item in (container.values() if isinstance(container, dict) else container)
+            if isinstance(item, dict | list)
+        ]
+        if not level:
+            break
+    return bool(level)
 
 
 def segment_from_proto(message: segments_pb2.Segment) -> Segment:

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from segmentd_client._convert import nested_deeper_than
+
 #: The file suffixes read, and whether they hold YAML.
 YAML_BY_SUFFIX: Final = {".json": False, ".yaml": True, ".yml": True}
 
@@ -57,6 +59,8 @@ def _load_file(path: Path) -> list[dict[str, Any]]:
     except OSError as exc:
         raise DefinitionError(f"{path}: {exc.strerror or exc}") from None
     data = _parse_yaml(path, text) if is_yaml else _parse_json(path, text)
+    if nested_deeper_than(data, MAX_NESTING):
+        raise DefinitionError(f"{path}: nested more than {MAX_NESTING} levels deep")
     items = data if isinstance(data, list) else [data]
     for position, item in enumerate(items, 1):
         where = f"{path}" if len(items) == 1 else f"{path}, item {position}"
@@ -65,11 +69,19 @@ def _load_file(path: Path) -> list[dict[str, Any]]:
     return items
 
 
+#: The deepest a definition file may nest lists and mappings: a rule's groups nest at most 32
+#: deep on the server, three levels each (``{"all": {"rules": [...]}}``). Deeper files are
+#: refused here, before the recursive walks below (and the parsers) could exhaust the stack.
+MAX_NESTING = 200
+
+
 def _parse_json(path: Path, text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
         raise DefinitionError(f"{path}: not valid JSON: {exc}") from None
+    except RecursionError:
+        raise DefinitionError(f"{path}: nested more than {MAX_NESTING} levels deep") from None
 
 
 def _parse_yaml(path: Path, text: str) -> Any:
@@ -83,6 +95,8 @@ def _parse_yaml(path: Path, text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise DefinitionError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise DefinitionError(f"{path}: nested more than {MAX_NESTING} levels deep") from None
 
 
 def references(definition: Mapping[str, Any]) -> set[str]:

@@ -24,6 +24,8 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from segmentd.engine.times import parse_time_us
+from segmentd.store.checks import MAX_TRAITS_DEPTH
+from segmentd_client._convert import nested_deeper_than
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -254,6 +256,10 @@ def parse_boolean(cell: str) -> bool:
     return value
 
 
+#: Python's JSON parser recurses once per level; far deeper than any trait may be (16 levels).
+TOO_DEEP: Final = f"nested too deeply to read (traits hold at most {MAX_TRAITS_DEPTH} levels)"
+
+
 def parse_json(cell: str) -> Any:
     """Parse any JSON value; NaN and Infinity are refused, as JSON does.
 
@@ -261,9 +267,14 @@ def parse_json(cell: str) -> Any:
         ValueError: not JSON.
     """
     try:
-        return json.loads(cell, parse_constant=_refuse_constant)
+        value = json.loads(cell, parse_constant=_refuse_constant)
     except ValueError as exc:
         raise ValueError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(TOO_DEEP) from None
+    if isinstance(value, dict | list) and nested_deeper_than(value, MAX_TRAITS_DEPTH - 1):
+        raise ValueError(TOO_DEEP)  # a cell is a trait's value, one level below the traits
+    return value
 
 
 def _refuse_constant(name: str) -> None:
@@ -307,6 +318,8 @@ def _jsonl_record(line: int, text: str) -> FileProfile | RowError:
         record = json.loads(text, parse_constant=_refuse_constant)
     except ValueError as exc:
         return RowError(line, "json", f"not valid JSON: {exc}")
+    except RecursionError:
+        return RowError(line, "json", TOO_DEEP)
     if not isinstance(record, dict):
         return RowError(line, "json", "each line must be a JSON object")
     unknown = sorted(set(record) - {USER_ID_COLUMN, "traits"})
@@ -318,4 +331,6 @@ def _jsonl_record(line: int, text: str) -> FileProfile | RowError:
     traits = record.get("traits", {})
     if not isinstance(traits, dict):
         return RowError(line, "traits", "must be a JSON object")
+    if nested_deeper_than(traits, MAX_TRAITS_DEPTH):
+        return RowError(line, "traits", TOO_DEEP)
     return FileProfile(line, user_id, traits)

@@ -123,6 +123,14 @@ async def test_profile_get_and_set__merge_and_replace(segmentd: Segmentd):
     assert (await segmentd("profile", "set", "u1", "--traits", "{")).status == EXIT_USAGE
 
 
+@pytest.mark.parametrize("depth", [400, 100_000])  # past what protobuf, or the JSON parser, recurses
+async def test_profile_set__traits_nested_too_deep__invalid_without_a_traceback(segmentd: Segmentd, depth):
+    deep = '{"a": ' + "[" * depth + "]" * depth + "}"
+    result = await segmentd("profile", "set", "u1", "--traits", deep)
+    assert result.status == EXIT_INVALID
+    assert "nested too deeply" in result.err and "Traceback" not in result.err
+
+
 async def test_events_record__time_checked_and_unknown_user_refused(segmentd: Segmentd):
     await segmentd("profile", "set", "u1", "--traits", "{}")
     timed = await segmentd(

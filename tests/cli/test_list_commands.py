@@ -48,14 +48,18 @@ async def test_lists_import__bad_file__nothing_changed(segmentd: Segmentd, tmp_p
     await segmentd("lists", "create", "beta-testers")
     no_column = _write(tmp_path, "export.csv", "email\na@x\n")
     bad_id = _write(tmp_path, "ids.txt", "u1\n" + "x" * 300 + "\n")
+    unterminated = _write(tmp_path, "quotes.csv", 'user_id,other\na1,1\n"unterminated,2\n')
 
     missing = await segmentd("lists", "import", "beta-testers", str(no_column))
     refused = await segmentd("lists", "import", "beta-testers", str(bad_id))
+    malformed = await segmentd("lists", "import", "beta-testers", str(unterminated))
     absent = await segmentd("lists", "import", "beta-testers", str(tmp_path / "nope.txt"))
 
     assert missing.status == EXIT_INVALID
     assert "no column 'user_id'" in missing.err and "the list was not changed" in missing.err
     assert refused.status == EXIT_INVALID and "user_ids[1]" in refused.err
+    assert malformed.status == EXIT_INVALID, malformed.out
+    assert "malformed CSV" in malformed.err and "the list was not changed" in malformed.err
     assert absent.status == EXIT_USAGE
     assert "beta-testers        0" in (await segmentd("lists", "get", "beta-testers")).out
 

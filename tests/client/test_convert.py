@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from segmentd_client import _convert, _requests
+from segmentd_client import _convert, _requests, errors
 from segmentd_client.types import ApplyResult
 from segmentd_client.v1 import evaluation_pb2, segments_pb2
 
@@ -71,3 +71,21 @@ def test_apply_action__only_description_labels_and_rule_count():
 )
 def test_apply_result__kubectl_style_line(result, line):
     assert str(result) == line
+
+
+def test_struct_of__nested_too_deep_for_protobuf__invalid_argument_before_sending():
+    value: list[object] = []
+    for _ in range(2_000):
+        value = [value]
+    with pytest.raises(errors.InvalidArgument) as raised:
+        _convert.struct_of({"a": value})
+    assert raised.value.field == "traits"
+
+
+@pytest.mark.parametrize(("depth", "deeper_than_16"), [(1, False), (16, False), (17, True), (5_000, True)])
+def test_nested_deeper_than__counts_containers_without_recursing(depth, deeper_than_16):
+    value: object = {}
+    for level in range(depth - 1):
+        value = [value] if level % 2 else {"k": value}
+    assert _convert.nested_deeper_than(value, 16) is deeper_than_16
+    assert _convert.nested_deeper_than("scalar", 0) is False

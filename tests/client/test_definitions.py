@@ -51,6 +51,10 @@ def test_load_definitions__recursive__subfolders_by_path_hidden_ones_skipped(tmp
         ("a.yaml", "a: [", "not valid YAML"),
         ("a.json", '[{"name": "a", "rule": {}}, {"rule": {}}]', "item 2: a segment definition is a mapping"),
         ("a.yaml", "- just a string\n", "a segment definition is a mapping with a name and a rule"),
+        # Deeper than the parsers recurse, and deep enough for the walks after them to
+        ("a.json", '{"name": "a", "rule": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested more than 200"),
+        ("a.yaml", "name: a\nrule: " + "[" * 100_000 + "]" * 100_000, "nested more than 200"),
+        ("a.json", '{"name": "a", "rule": ' + "[" * 400 + "]" * 400 + "}", "nested more than 200"),
     ],
 )
 def test_load_definitions__bad_file__error_names_it(tmp_path: Path, name: str, text: str, message: str):

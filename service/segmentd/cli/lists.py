@@ -136,17 +136,21 @@ def _line_ids(lines: IO[str]) -> Iterator[str]:
 
 
 def _csv_ids(lines: IO[str], column: str) -> Iterator[str]:
-    reader = csv.reader(lines)
-    header = next(reader, None)
-    if header is None or column not in header:
-        raise _BadFile(f"no column {column!r} in the header (use --column)")
-    index = header.index(column)
-    for number, row in enumerate(reader, start=2):
-        if not row:
-            continue
-        if index >= len(row):
-            raise _BadFile(f"line {number}: no value in column {column!r}")
-        yield row[index].strip()
+    # strict: an unterminated quote is an error, not a member spanning the rest of the file
+    reader = csv.reader(lines, strict=True)
+    try:
+        header = next(reader, None)
+        if header is None or column not in header:
+            raise _BadFile(f"no column {column!r} in the header (use --column)")
+        index = header.index(column)
+        for row in reader:
+            if not row:
+                continue
+            if index >= len(row):
+                raise _BadFile(f"line {reader.line_num}: no value in column {column!r}")
+            yield row[index].strip()
+    except csv.Error as exc:
+        raise _BadFile(f"line {reader.line_num}: malformed CSV: {exc}") from None
 
 
 def _print_table(user_lists: list[UserList]) -> None:

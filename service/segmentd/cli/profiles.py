@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import click
 
-from segmentd.cli.common import EXIT_OK, EXIT_USAGE, client_command, echo_json, fail
+from segmentd.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, client_command, echo_json, fail
 from segmentd_client import Client, Event
 
 
@@ -60,6 +60,8 @@ def _object(text: str) -> dict[str, Any]:
         value = json.loads(text)
     except ValueError as exc:
         fail(EXIT_USAGE, f"--traits: not valid JSON: {exc}")
+    except RecursionError:
+        fail(EXIT_INVALID, "--traits: nested too deeply to read (traits hold at most 16 levels)")
     if not isinstance(value, dict):
         fail(EXIT_USAGE, "--traits: must be a JSON object")
     return value
