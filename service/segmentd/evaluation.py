@@ -19,7 +19,7 @@ from segmentd.errors import SegmentNotFound, UserNotFound
 from segmentd.population import PercentileThresholds
 from segmentd.profiles import CachedUser, CachedVerdict, ProfileCache
 from segmentd.segments import Catalogue, SegmentCatalog
-from segmentd.store.checks import check_user_id
+from segmentd.store.checks import check_segment_name_given, check_segment_names_given, check_user_id
 from segmentd.store.profiles import ProfileRepository
 from segmentd.store.records import Segment
 
@@ -102,12 +102,14 @@ class Evaluator:
     ) -> Verdict:
         """Return the segments (all, or those in ``names``) stored user ``user_id`` is in."""
         check_user_id(user_id, "user_id")
+        check_segment_names_given(names, "segment_names")
         return await self._evaluate_checked_user(user_id, names, strong)
 
     async def evaluate_profile(
         self, traits: Mapping[str, JsonValue], names: Collection[str] = (), user_id: str | None = None
     ) -> Verdict:
         """Return the segments a profile given inline is in; nothing is read or stored for it."""
+        check_segment_names_given(names, "segment_names")
         now = self._clock()
         catalogue = await self._catalog.catalogue()
         thresholds = await self._percentiles.thresholds(catalogue.required_percentiles(names))
@@ -121,6 +123,7 @@ class Evaluator:
         # Refuse a malformed id before streaming anything, naming its position.
         for index, user_id in enumerate(user_ids):
             check_user_id(user_id, f"user_ids[{index}]")
+        check_segment_names_given(names, "segment_names")
         for user_id in user_ids:
             try:
                 yield user_id, await self._evaluate_checked_user(user_id, names, strong)
@@ -132,6 +135,7 @@ class Evaluator:
     ) -> ExplainedVerdict:
         """Explain, node by node, whether stored user ``user_id`` is in ``segment_name``."""
         check_user_id(user_id, "user_id")
+        check_segment_name_given(segment_name, "segment_name")
         now = self._clock()
         catalogue, context, freshness = await self._user_context(user_id, (segment_name,), now, strong)
         segment = catalogue.segment(segment_name)

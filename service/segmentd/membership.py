@@ -19,6 +19,7 @@ from segmentd.page_tokens import MemberCursor, decode_page_token, encode_page_to
 from segmentd.population import PercentileThresholds
 from segmentd.segments import Catalogue, SegmentCatalog
 from segmentd.sqlgen.compiler import compile_rule_sql
+from segmentd.store.checks import check_segment_name_given
 from segmentd.store.members import MemberQueries
 from segmentd.store.records import Segment
 
@@ -61,6 +62,7 @@ class Membership:
 
     async def count(self, segment_name: str) -> tuple[int, int]:
         """Return ``(member count, segment version)``."""
+        check_segment_name_given(segment_name, "segment_name")
         catalogue = await self._catalog.catalogue()
         segment = catalogue.segment(segment_name)
         condition = await self._condition(segment, catalogue)
@@ -80,6 +82,7 @@ class Membership:
         self, segment_name: str, page_size: int, page_token: str
     ) -> AsyncIterator[MemberChunk]:
         """Yield the members of ``segment_name`` in chunks, at most ``page_size`` (0: all)."""
+        check_segment_name_given(segment_name, "segment_name")
         if not 0 <= page_size <= self._max_page_size:
             raise InvalidArgument("page_size", f"must be between 0 and {self._max_page_size}")
         catalogue = await self._catalog.catalogue()

@@ -18,7 +18,7 @@ from segmentd.engine.limits import DEFAULT_LIMITS
 from segmentd.engine.traits import split_path
 from segmentd.errors import InvalidArgument
 from segmentd.membership import Membership
-from segmentd.store.checks import is_addressable_key
+from segmentd.store.checks import check_segment_name_given, is_addressable_key
 from segmentd.store.stats import SegmentFigures, StatsQueries
 
 #: The most numeric traits one call may aggregate.
@@ -68,7 +68,7 @@ class SegmentStatistics:
             InvalidArgument: an empty name, or a malformed or repeated trait path.
             SegmentNotFound: no segment has that name.
         """
-        _check_name(segment_name, "segment_name")
+        check_segment_name_given(segment_name, "segment_name")
         _check_traits(traits)
         if group_by:
             _check_attribute(group_by, "group_by")
@@ -94,7 +94,7 @@ class SegmentStatistics:
                 "segment_names", f"name {MIN_COMPARED} to {MAX_COMPARED} segments, not {len(segment_names)}"
             )
         for index, name in enumerate(segment_names):
-            _check_name(name, f"segment_names[{index}]")
+            check_segment_name_given(name, f"segment_names[{index}]")
         _check_unique(segment_names, "segment_names")
         _check_traits(traits)
         pairs = await self._membership.conditions(segment_names)
@@ -103,11 +103,6 @@ class SegmentStatistics:
         return named, [
             NamedOverlap(named[o.a].name, named[o.b].name, o.both, o.only_a, o.only_b) for o in overlaps
         ]
-
-
-def _check_name(name: str, field: str) -> None:
-    if not name:
-        raise InvalidArgument(field, "a segment name is required")
 
 
 def _check_traits(traits: Sequence[str]) -> None:

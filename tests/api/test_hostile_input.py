@@ -254,3 +254,32 @@ async def test_import_profiles__nul_with_skip_invalid__that_profile_skipped(prof
     report = await profiles.ImportProfiles(iter(_import_stream(True, field)))
     assert (report.imported, report.skipped) == (4, 1)
     assert [(error.index, error.field) for error in report.errors] == [(5, field)]
+
+
+@pytest.mark.parametrize(
+    ("rpc", "field"),
+    [
+        ("EvaluateUser", "segment_names[1]"),
+        ("EvaluateProfile", "segment_names[1]"),
+        ("BatchEvaluateUsers", "segment_names[1]"),
+        ("ExplainEvaluation", "segment_name"),
+        ("ListSegmentMembers", "segment_name"),
+        ("CountSegmentMembers", "segment_name"),
+    ],
+)
+async def test_evaluation__empty_segment_name__invalid_argument_naming_it(
+    segments, profiles, evaluation, rpc, field
+):
+    await create_segment(segments, FREE)
+    await upsert(profiles, "u1", {"plan": "free"})
+    names = ["free", ""]
+    requests = {
+        "EvaluateUser": evaluation_pb2.EvaluateUserRequest(user_id="u1", segment_names=names),
+        "EvaluateProfile": evaluation_pb2.EvaluateProfileRequest(segment_names=names),
+        "BatchEvaluateUsers": evaluation_pb2.BatchEvaluateUsersRequest(user_ids=["u1"], segment_names=names),
+        "ExplainEvaluation": evaluation_pb2.ExplainEvaluationRequest(user_id="u1", segment_name=""),
+        "ListSegmentMembers": evaluation_pb2.ListSegmentMembersRequest(segment_name=""),
+        "CountSegmentMembers": evaluation_pb2.CountSegmentMembersRequest(segment_name=""),
+    }
+    code, details = await _status(getattr(evaluation, rpc)(requests[rpc]))
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, f"{field}: a segment name is required")

@@ -11,7 +11,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Final, cast
 
@@ -32,6 +32,26 @@ _LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]*")
 # unicodedata.category per character (tests check the two agree on every code point).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SCALAR_TYPES: Final = frozenset({float, int, bool, type(None)})
+
+
+def check_segment_name_given(name: str, field: str) -> None:
+    """Refuse an empty segment name in a request; a name no segment has is ``NOT_FOUND`` later.
+
+    Raises:
+        InvalidArgument: naming ``field``.
+    """
+    if not name:
+        raise InvalidArgument(field, "a segment name is required")
+
+
+def check_segment_names_given(names: Iterable[str], field: str) -> None:
+    """Refuse an empty name among ``names``, naming it ``field[i]``.
+
+    Raises:
+        InvalidArgument: naming ``field[i]``.
+    """
+    for index, name in enumerate(names):
+        check_segment_name_given(name, f"{field}[{index}]")
 
 
 def check_user_id(user_id: object, field: str) -> str:
