@@ -85,6 +85,7 @@ def test_to_postgres_regex__supported__translates(pattern, expected):
         ("\\Aa", "use ^"),
         ("a\\z", "use $"),
         ("\\Qa\\E", "quoting"),
+        ("\\Qa.b\\B", "quoting"),  # \Q quotes what \B's search form adds: the scan's reason, not RE2's
         ("\\x41", "unsupported escape"),
         ("\\101", "unsupported escape"),
         ("\\0", "unsupported escape"),

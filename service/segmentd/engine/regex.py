@@ -73,22 +73,27 @@ class RE2Pattern(Protocol):
 
 @functools.lru_cache(maxsize=1024)
 def compile_re2(pattern: str) -> RE2Pattern:
-    r"""Compile ``pattern`` with RE2 (UTF-8, Perl syntax, ``.`` not matching ``\n``).
+    r"""Compile ``pattern`` with RE2 (UTF-8, Perl syntax, ``.`` not matching ``\n``) to search with.
 
     Raises:
         UnsupportedPattern: RE2 rejects the pattern.
     """
+    compiled = _compile(pattern)
+    if "\\B" in pattern:
+        # RE2 reads UTF-8 bytes, and its unanchored search may begin inside a multi-byte
+        # character, where \B holds (a non-word byte on either side) though no character
+        # boundary lies there; PostgreSQL looks only between characters. Begun at the start,
+        # skipping whole characters, the search meets \B only between characters.
+        # (An escaped backslash before a B takes the same path, harmlessly.)
+        compiled = _compile(f"^(?s:.)*?(?:{pattern})")
+    return compiled
+
+
+def _compile(pattern: str) -> RE2Pattern:
     options = re2.Options()
     options.log_errors = False  # RE2 would otherwise print every rejected pattern on stderr
     try:
         compiled: RE2Pattern = re2.compile(pattern, options)
-        if "\\B" in pattern:
-            # RE2 reads UTF-8 bytes, and its unanchored search may begin inside a multi-byte
-            # character, where \B holds (a non-word byte on either side) though no character
-            # boundary lies there; PostgreSQL looks only between characters. Begun at the
-            # start, skipping whole characters, the search meets \B only between characters.
-            # (An escaped backslash before a B takes the same path, harmlessly.)
-            compiled = re2.compile(f"^(?s:.)*?(?:{pattern})", options)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise UnsupportedPattern(f"not a valid RE2 pattern: {reason}") from None
@@ -106,9 +111,10 @@ def check_pattern(pattern: str, *, ignore_case: bool) -> None:
         UnsupportedPattern: with a human-readable reason.
     """
     pattern = effective_pattern(pattern, ignore_case=ignore_case)
-    compile_re2(pattern)
+    _compile(pattern)  # RE2's verdict on the pattern as written, before segmentd's own rules
     _scan(pattern)
     _translate(_parse(pattern))
+    compile_re2(pattern)  # as searched: one at RE2's size limit may not take the \B form
 
 
 def effective_pattern(pattern: str, *, ignore_case: bool) -> str:
