@@ -18,7 +18,7 @@ from segmentd.engine.limits import DEFAULT_LIMITS
 from segmentd.engine.traits import split_path
 from segmentd.errors import InvalidArgument
 from segmentd.membership import Membership
-from segmentd.store.checks import check_segment_name_given, is_addressable_key
+from segmentd.store.checks import check_segment_name_given, check_segment_names_given, is_addressable_key
 from segmentd.store.stats import SegmentFigures, StatsQueries
 
 #: The most numeric traits one call may aggregate.
@@ -93,8 +93,7 @@ class SegmentStatistics:
             raise InvalidArgument(
                 "segment_names", f"name {MIN_COMPARED} to {MAX_COMPARED} segments, not {len(segment_names)}"
             )
-        for index, name in enumerate(segment_names):
-            check_segment_name_given(name, f"segment_names[{index}]")
+        check_segment_names_given(segment_names, "segment_names")
         _check_unique(segment_names, "segment_names")
         _check_traits(traits)
         pairs = await self._membership.conditions(segment_names)

@@ -10,6 +10,7 @@ from typing import Any, Final
 import click
 
 from segmentd.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, client_command, echo_json, fail
+from segmentd.import_formats import TOO_DEEP
 from segmentd_client import Client, Event
 
 
@@ -61,7 +62,7 @@ def _object(text: str) -> dict[str, Any]:
     except ValueError as exc:
         fail(EXIT_USAGE, f"--traits: not valid JSON: {exc}")
     except RecursionError:
-        fail(EXIT_INVALID, "--traits: nested too deeply to read (traits hold at most 16 levels)")
+        fail(EXIT_INVALID, f"--traits: {TOO_DEEP}")
     if not isinstance(value, dict):
         fail(EXIT_USAGE, "--traits: must be a JSON object")
     return value
