@@ -56,17 +56,30 @@ def time_of(message: timestamp_pb2.Timestamp, is_set: bool = True) -> datetime |
     return message.ToDatetime(tzinfo=UTC)
 
 
+#: The deepest traits the server stores (levels of objects and lists, the traits object first).
+SERVER_MAX_TRAITS_DEPTH: Final = 16
+
+
+class TraitsTooDeep(InvalidArgument):
+    """Traits nest too deeply to be converted to a Struct (protobuf converts recursively)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"traits: nested too deeply to send (traits hold at most {SERVER_MAX_TRAITS_DEPTH} levels)"
+        )
+
+
 def struct_of(data: Mapping[str, Any]) -> struct_pb2.Struct:
     """Return a JSON object as a Struct.
 
     Raises:
-        InvalidArgument: the object nests too deeply to convert (the server accepts 16 levels).
+        TraitsTooDeep: the object nests too deeply to convert (an ``InvalidArgument``).
     """
     struct = struct_pb2.Struct()
     try:
         struct.update(dict(data))
     except RecursionError:  # protobuf converts recursively
-        raise InvalidArgument("traits: nested too deeply to send (traits hold at most 16 levels)") from None
+        raise TraitsTooDeep from None
     return struct
 
 

@@ -15,7 +15,7 @@ from bisect import bisect_right
 from collections.abc import Mapping
 from typing import Any, Final
 
-from segmentd_client._convert import profile_to_proto
+from segmentd_client._convert import TraitsTooDeep, profile_to_proto
 from segmentd_client.errors import InvalidArgument
 from segmentd_client.types import ImportProblem, ImportResult, Profile
 from segmentd_client.v1 import profiles_pb2
@@ -83,17 +83,17 @@ class ImportStream:
         """Take the caller's next profile; return the messages now ready to send (0 or 1).
 
         Raises:
-            InvalidArgument: the profile is too large to send, and ``skip_invalid`` is off.
+            InvalidArgument: the profile cannot be sent (its traits nest too deeply, or it is
+                too large), and ``skip_invalid`` is off.
         """
         self._index += 1
-        profile = _as_profile(item)
+        try:
+            profile = _as_profile(item)
+        except TraitsTooDeep as error:
+            return self._refuse(error.reason)
         size = profile.ByteSize()
         if size > MAX_MESSAGE_BYTES:
-            problem = ImportProblem(self._index, "traits", f"the profile is {size} bytes, too large to send")
-            if not self._skip_invalid:
-                raise InvalidArgument(f"profiles[{problem.index}].traits: {problem.message}")
-            self._problems.append(problem)
-            return []
+            return self._refuse(f"the profile is {size} bytes, too large to send")
         ready = self._flush() if self._batch and self._batch_bytes + size > MAX_MESSAGE_BYTES else []
         self._sent.add(self._index)
         self._batch.append(profile)
@@ -101,6 +101,14 @@ class ImportStream:
         if len(self._batch) >= self._batch_size:
             ready += self._flush()
         return ready
+
+    def _refuse(self, reason: str) -> list[profiles_pb2.ImportProfilesRequest]:
+        """Leave out the current profile, never sent: a problem with ``skip_invalid``, else an error."""
+        problem = ImportProblem(self._index, "traits", reason)
+        if not self._skip_invalid:
+            raise InvalidArgument(f"profiles[{problem.index}].traits: {problem.message}")
+        self._problems.append(problem)
+        return []
 
     def finish(self) -> list[profiles_pb2.ImportProfilesRequest]:
         """Return the last messages: what is left, or the options alone for an empty import."""

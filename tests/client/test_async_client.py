@@ -241,6 +241,34 @@ async def test_import_profiles__server_refuses_one__position_in_the_callers_term
     assert [(problem.index, problem.field) for problem in skipped.problems] == [(2, "traits"), (3, "user_id")]
 
 
+def _nested(levels: int) -> object:
+    value: object = "leaf"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+async def test_import_profiles__traits_too_deep_to_convert__refused_at_its_position(client: AsyncClient):
+    # Given: the 2nd profile's traits nest deeper than protobuf's conversion can recurse
+    profiles = [
+        {"user_id": "a", "traits": {"plan": "free"}},
+        {"user_id": "deep", "traits": {"tree": _nested(5000)}},
+        {"user_id": "c", "traits": {"plan": "pro"}},
+    ]
+    # When
+    with pytest.raises(InvalidArgument) as refused:
+        await client.import_profiles(profiles)
+    with pytest.raises(NotFound):
+        await client.get_profile("a")  # the refusal sent nothing
+    skipped = await client.import_profiles(profiles, skip_invalid=True)
+    # Then
+    assert refused.value.field == "profiles[2].traits"
+    assert "nested too deeply" in refused.value.reason
+    assert (skipped.imported, skipped.skipped) == (2, 1)
+    assert [(problem.index, problem.field) for problem in skipped.problems] == [(2, "traits")]
+    assert (await client.get_profile("c")).traits == {"plan": "pro"}
+
+
 async def test_import_profiles__callers_iterable_fails__nothing_stored(client: AsyncClient):
     def profiles() -> Iterator[dict[str, object]]:
         yield {"user_id": "a", "traits": {}}
