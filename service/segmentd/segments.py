@@ -26,6 +26,7 @@ from segmentd.engine.compiler import CompiledSegments
 from segmentd.engine.expiry import RelativeTime, relative_times
 from segmentd.engine.rules import Rule
 from segmentd.errors import SegmentNotFound, StoreUnavailable
+from segmentd.store.checks import check_segment_name_given
 from segmentd.store.deadlines import detached
 from segmentd.store.records import Segment, SegmentPage
 from segmentd.store.segment_writes import SegmentWrite
@@ -143,6 +144,7 @@ class SegmentCatalog:
 
     async def get(self, name: str, version: int = 0) -> Segment:
         """Return segment ``name`` at ``version`` (0: the current version)."""
+        check_segment_name_given(name, "name")
         return await self._repository.get(name, version or None)
 
     async def list(self, page_size: int, page_token: str, labels: Mapping[str, str]) -> SegmentPage:
@@ -169,6 +171,7 @@ class SegmentCatalog:
 
     async def delete(self, name: str, etag: str = "") -> None:
         """Delete segment ``name`` (its history stays readable)."""
+        check_segment_name_given(name, "name")
         try:
             await self._repository.delete(name, etag)
         finally:

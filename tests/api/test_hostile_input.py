@@ -283,3 +283,15 @@ async def test_evaluation__empty_segment_name__invalid_argument_naming_it(
     }
     code, details = await _status(getattr(evaluation, rpc)(requests[rpc]))
     assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, f"{field}: a segment name is required")
+
+
+@pytest.mark.parametrize("rpc", ["GetSegment", "DeleteSegment"])
+async def test_segments__empty_name__invalid_argument_naming_it(segments, rpc):
+    await create_segment(segments, FREE)
+    requests = {
+        "GetSegment": segments_pb2.GetSegmentRequest(name=""),
+        "DeleteSegment": segments_pb2.DeleteSegmentRequest(name=""),
+    }
+    code, details = await _status(getattr(segments, rpc)(requests[rpc]))
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "name: a segment name is required")
+    assert (await segments.GetSegment(segments_pb2.GetSegmentRequest(name="free"))).name == "free"
