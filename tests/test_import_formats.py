@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from segmentd.errors import InvalidArgument
 from segmentd.import_formats import (
     FileProfile,
     HeaderError,
@@ -20,6 +21,7 @@ from segmentd.import_formats import (
     read_csv,
     read_jsonl,
 )
+from segmentd.store.checks import MAX_TRAITS_DEPTH, check_traits
 
 
 def _csv(text: str) -> list[FileProfile | RowError]:
@@ -277,3 +279,36 @@ def test_read_jsonl__profiles_blank_lines_and_errors__with_line_numbers() -> Non
     assert records[7].line == 9
     # The server checks user ids: an empty one is passed on.
     assert records[8] == FileProfile(11, "", {"x": None})
+
+
+def _stored_by_the_server(traits: dict[str, Any]) -> bool:
+    try:
+        check_traits(traits, "traits")
+    except InvalidArgument:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("parts", [1, 2, 8, 15])
+@pytest.mark.parametrize("extra", [0, 1])
+def test_read_csv__json_in_a_dotted_column__refused_exactly_where_the_server_would(
+    parts: int, extra: int
+) -> None:
+    # Given: a json cell as deep as it may be under a column of `parts` parts, plus `extra`
+    depth = MAX_TRAITS_DEPTH - parts + extra
+    header = ".".join(f"k{i}" for i in range(parts)) + ":json"
+    records = _csv(f"user_id,{header}\nd,{'[' * depth + ']' * depth}\n")
+    # Then: the reader keeps the row exactly when the server would store it
+    assert isinstance(records[0], FileProfile) == (extra == 0)
+    if isinstance(records[0], FileProfile):
+        assert _stored_by_the_server(records[0].traits)
+    else:
+        assert records[0].field == header and "nested too deeply" in records[0].message
+
+
+def test_read_csv__column_with_more_parts_than_traits_nest__header_refused() -> None:
+    deepest = ".".join(f"k{i}" for i in range(MAX_TRAITS_DEPTH))
+    records = _csv(f"user_id,{deepest}\nd,x\n")
+    assert isinstance(records[0], FileProfile) and _stored_by_the_server(records[0].traits)
+    with pytest.raises(HeaderError, match="more than 16 parts"):
+        _csv(f"user_id,{deepest}.one_more\nd,x\n")

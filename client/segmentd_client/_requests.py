@@ -17,7 +17,7 @@ from segmentd_client._convert import (
     segment_to_proto,
     struct_of,
 )
-from segmentd_client.definitions import DefinitionError, load_definitions
+from segmentd_client.definitions import DefinitionError, check_nesting, load_definitions
 from segmentd_client.types import ApplyAction, ApplyResult, Consistency, Event
 from segmentd_client.v1 import evaluation_pb2, profiles_pb2, segments_pb2
 
@@ -88,6 +88,7 @@ def desired_segment(definition: DefinitionInput) -> segments_pb2.Segment:
         if len(found) != 1:
             raise DefinitionError(f"{definition}: holds {len(found)} definitions; use apply_segments")
         definition = found[0]
+    check_nesting(definition)
     try:
         return segment_to_proto(definition)
     except ValueError as exc:

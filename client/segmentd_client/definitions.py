@@ -99,6 +99,18 @@ def _parse_yaml(path: Path, text: str) -> Any:
         raise DefinitionError(f"{path}: nested more than {MAX_NESTING} levels deep") from None
 
 
+def check_nesting(definition: Mapping[str, Any]) -> None:
+    """Refuse a definition given in code that nests deeper than a file may (``MAX_NESTING``).
+
+    Raises:
+        DefinitionError: naming the segment.
+    """
+    if nested_deeper_than(dict(definition), MAX_NESTING):
+        raise DefinitionError(
+            f"segment {definition.get('name')!r}: nested more than {MAX_NESTING} levels deep"
+        )
+
+
 def references(definition: Mapping[str, Any]) -> set[str]:
     """Return the names of the segments a definition's rule refers to."""
     return set(_references_in(definition.get("rule")))
@@ -122,10 +134,12 @@ def in_dependency_order(definitions: Sequence[Mapping[str, Any]]) -> list[Mappin
     References to segments not among ``definitions`` are left to the server to check.
 
     Raises:
-        DefinitionError: two definitions share a name, or references form a cycle.
+        DefinitionError: two definitions share a name, references form a cycle, or a
+            definition nests more than ``MAX_NESTING`` levels deep.
     """
     by_name: dict[str, Mapping[str, Any]] = {}
     for definition in definitions:
+        check_nesting(definition)  # before the recursive walk of its rule
         if definition["name"] in by_name:
             raise DefinitionError(f"segment {definition['name']!r} is defined twice")
         by_name[definition["name"]] = definition

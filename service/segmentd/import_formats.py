@@ -138,6 +138,10 @@ def _parse_column(header: str) -> Column:
     path = tuple(name.split("."))
     if not all(path):
         raise HeaderError(f"column {header!r}: empty name, or an empty part in a dotted name")
+    if len(path) > MAX_TRAITS_DEPTH:
+        raise HeaderError(
+            f"column {header!r}: more than {MAX_TRAITS_DEPTH} parts (traits nest at most that deep)"
+        )
     return Column(header, path, type_name)
 
 
@@ -196,6 +200,11 @@ def _csv_record(line: int, columns: Sequence[Column], cells: Sequence[str]) -> F
                 value = CELL_PARSERS_BY_TYPE[column.type](cell)
             except ValueError as exc:
                 return RowError(line, column.header, str(exc))
+            # A value of a dotted column sits one level further down for each part.
+            if isinstance(value, dict | list) and nested_deeper_than(
+                value, MAX_TRAITS_DEPTH - len(column.path)
+            ):
+                return RowError(line, column.header, TOO_DEEP)
             _set_path(traits, column.path, value)
     return FileProfile(line, user_id, traits)
 

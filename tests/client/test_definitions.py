@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from segmentd_client._requests import desired_segment
 from segmentd_client.definitions import DefinitionError, in_dependency_order, load_definitions, references
 
 
@@ -96,3 +98,19 @@ def test_in_dependency_order__referenced_first_otherwise_in_order():
 def test_in_dependency_order__cycle_or_duplicate__refused(definitions, message):
     with pytest.raises(DefinitionError, match=message):
         in_dependency_order(definitions)
+
+
+def _deep_definition(groups: int) -> dict[str, Any]:
+    rule: dict[str, Any] = {"condition": {"attribute": "plan", "operator": "EQUALS", "value": "free"}}
+    for _ in range(groups):
+        rule = {"all": {"rules": [rule]}}
+    return {"name": "deep", "rule": rule}
+
+
+def test_definitions_in_code__nested_deeper_than_a_file_may__refused_naming_the_segment() -> None:
+    deep = _deep_definition(3000)  # deeper than the walks below could recurse
+    with pytest.raises(DefinitionError, match="segment 'deep': nested more than 200"):
+        in_dependency_order([deep])
+    with pytest.raises(DefinitionError, match="segment 'deep': nested more than 200"):
+        desired_segment(deep)
+    assert in_dependency_order([_deep_definition(60)])[0]["name"] == "deep"  # under 200 levels: kept
