@@ -9,7 +9,8 @@ marker, met as the request or anywhere in a request stream, aborts the call with
 INVALID_ARGUMENT. The same deserializer refuses a string holding the NUL character, which
 PostgreSQL cannot store (``segmentd.api.strings``), so that both stores accept the same
 requests; only messages whose bytes hold a zero byte are walked, and not those of
-``ImportProfiles``, whose servicer makes the same refusal on its own walk:
+``ImportProfiles``, whose servicer finds NUL on its own walk and treats it as it treats any
+invalid profile (named by its position in the stream, skipped with ``skip_invalid``):
 
     bytes ──> safe deserializer ──> message ─────────> servicer
                                 └─> Refused ──> abort(INVALID_ARGUMENT, "request: ..." / "field: ...")
@@ -37,9 +38,9 @@ UNDECODABLE_MESSAGE = (
     "or nesting deeper than protobuf allows)"
 )
 
-#: Methods whose servicer refuses NUL itself, with the same status, message and field, on
-#: the walk it makes over every string anyway (``import_decoding``): walking each request
-#: here first cost as much as decoding it.
+#: Methods whose servicer finds NUL itself, on the walk it makes over every string anyway
+#: (``import_decoding``: the profile holding it is invalid, like any other invalid profile):
+#: walking each request here first cost as much as decoding it.
 NUL_REFUSED_BY_SERVICER = frozenset({"/segmentd.v1.ProfileService/ImportProfiles"})
 
 
