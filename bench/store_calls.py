@@ -160,6 +160,9 @@ async def run(arguments: argparse.Namespace) -> None:
             finally:
                 held.close()
         finally:
+            inline = SqliteInline.for_engine(engine)
+            if inline is not None:
+                await inline.checkpointed()  # before the folder goes
             await engine.dispose()
     print(f"{'call':28s} {'CPU µs/call (median)':>22s}")
     for name, value in figures.items():

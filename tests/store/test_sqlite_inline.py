@@ -17,7 +17,12 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from segmentd.errors import StoreUnavailable
-from segmentd.store.database import DatabaseSettings, create_engine, create_sessionmaker
+from segmentd.store.database import (
+    DatabaseSettings,
+    create_engine,
+    create_sessionmaker,
+    dispose_when_returned,
+)
 from segmentd.store.profiles import ProfileRepository
 from segmentd.store.sqlite_inline import CHECKPOINT_EVERY_WRITES, SqliteInline
 
@@ -185,3 +190,21 @@ async def test_write__work_raises__rolled_back_without_on_commit(
         await _inline(engine).write(insert_then_fail, on_commit=calls.append)
     assert calls == []
     assert _profile_count(sqlite_path) == 0
+
+
+async def test_dispose_when_returned__checkpoint_of_the_last_writes__finished_before_the_store_closes(
+    sqlite_path: Path, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given: exactly one checkpoint interval of writes, so the last one schedules a checkpoint
+    engine = create_engine(store_url)
+    profiles = ProfileRepository(create_sessionmaker(engine))
+    for number in range(CHECKPOINT_EVERY_WRITES):
+        await profiles.upsert(f"u{number}", {"n": number})
+    # When: the store is closed at once, then its file goes (a stopped server's data removed)
+    await dispose_when_returned(engine)
+    for path in sqlite_path.parent.glob(f"{sqlite_path.name}*"):
+        path.unlink()
+    await asyncio.sleep(0.2)
+    # Then: no checkpoint ran after the close (it would have opened the file again, and failed)
+    assert "checkpoint failed" not in caplog.text
+    assert not sqlite_path.exists()

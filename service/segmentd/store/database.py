@@ -328,6 +328,11 @@ async def dispose_when_returned(engine: AsyncEngine, wait_seconds: float = 5.0) 
             log.warning("disposing of the store with %d connection(s) still in use", checked_out())
             break
         await asyncio.sleep(0.01)
+    inline = SqliteInline.for_engine(engine)
+    if inline is not None:
+        # A checkpoint scheduled by the last writes would otherwise start after the dispose
+        # and open the file again.
+        await inline.checkpointed()
     await engine.dispose()
 
 
