@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
@@ -387,3 +388,55 @@ async def _lock_waits(connection) -> int:
         "AND application_name = 'segmentd' AND wait_event_type = 'Lock'"
     )
     return int((await connection.execute(query)).scalar_one())
+
+
+async def test_call__pool_exhausted_while_checking_the_key__resource_exhausted(store_url: str):
+    if not store_url.startswith("postgresql"):
+        pytest.skip("SQLite's key lookups do not wait for a pooled connection")
+    # Given: a server whose only pooled connection is held, and no verdict cache
+    _, key = await issue_key(store_url, "evaluate")
+    running = await start_auth_server(
+        store_url,
+        auth_cache_seconds=0,
+        database_pool_size=1,
+        database_max_overflow=0,
+        database_pool_timeout_seconds=0.3,
+    )
+    try:
+        async with running.engine.connect() as held:
+            await held.exec_driver_sql("SELECT 1")
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+                # When
+                call = evaluation_pb2_grpc.EvaluationServiceStub(channel).EvaluateUser(
+                    evaluation_pb2.EvaluateUserRequest(user_id="u1"), metadata=bearer(key), timeout=10
+                )
+                code = await _code_of(call)
+    finally:
+        await running.stop(None)
+    # Then: what any call says when the pool is exhausted, not INTERNAL
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_call__refused__its_request_never_decoded(
+    store_url: str, channel: grpc.aio.Channel, monkeypatch: pytest.MonkeyPatch
+):
+    # Given: a request whose bytes hold a zero byte, so that decoding it would scan it for NUL
+    from segmentd.api import decoding, strings
+
+    scans: list[object] = []
+
+    def counted_scan(*args: Any) -> str | None:
+        scans.append(args)
+        return strings.nul_field(*args)
+
+    monkeypatch.setattr(decoding, "nul_field", counted_scan)
+    request = profiles_pb2.UpsertProfileRequest(profile=profile_message("u1", {"seats": 0.0}))
+    assert b"\0" in request.SerializeToString()
+    stub = profiles_pb2_grpc.ProfileServiceStub(channel)
+    # When: sent without a key, then with a valid one
+    refused = await _code_of(stub.UpsertProfile(request))
+    _, key = await issue_key(store_url, "write:profiles")
+    accepted = await _code_of(stub.UpsertProfile(request, metadata=bearer(key)))
+    # Then: only the accepted call's request was decoded (and scanned)
+    assert (refused, accepted) == (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.OK)
+    assert len(scans) == 1

@@ -3,11 +3,15 @@
     no ``authorization: Bearer <key>``, or a key unknown/revoked  ->  UNAUTHENTICATED
     a valid key without the method's scope (or an unmapped method) ->  PERMISSION_DENIED
     the store cannot say whether the key is valid                  ->  UNAVAILABLE
+    no connection free in time, or the deadline passed, meanwhile  ->  RESOURCE_EXHAUSTED,
+                                                                       DEADLINE_EXCEEDED
 
 A refused call never reaches its handler: the interceptor answers with a handler of the same
-shape that aborts. Those handlers are built once per (method, refusal) and reused, so the
-telemetry interceptor in front, which wraps each distinct handler once, counts refused calls
-under their codes without its table growing with them. Refusals are logged on
+shape that aborts, and that never decodes the request (a caller without a key must not make
+the server parse and scan a message of several megabytes). Those handlers are built once per
+(method, refusal) and reused, so the telemetry interceptor in front, which wraps each
+distinct handler once, counts refused calls under their codes without its table growing
+with them. Refusals are logged on
 ``segmentd.auth`` with the method and the key's public id when there is one, never the key.
 """
 
@@ -21,9 +25,10 @@ import grpc
 from grpc import aio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from segmentd.api.errors import status_for
 from segmentd.api.handlers import rebuilt
 from segmentd.config import Settings
-from segmentd.errors import StoreUnavailable
+from segmentd.errors import DeadlineExceeded, ResourceExhausted, StoreUnavailable
 from segmentd.security.keys import bearer_key
 from segmentd.security.scopes import grants, is_open, required_scope
 from segmentd.security.verifier import KeyVerifier
@@ -107,6 +112,10 @@ class AuthInterceptor(aio.ServerInterceptor):
         except StoreUnavailable:
             log.warning("%s refused: the store cannot check API keys", method)
             return _STORE_DOWN
+        except (ResourceExhausted, DeadlineExceeded) as error:
+            # The store is fine but busy, or the caller's time ran out: what any call says then.
+            log.warning("%s refused: its API key could not be checked: %s", method, error)
+            return status_for(error), f"cannot check the API key: {error}"
         except Exception:
             # Refuse (never let the call through) and say nothing more, as the error boundary does.
             log.exception("%s refused: checking its API key failed", method)
@@ -146,4 +155,8 @@ def _refusing_handler(
         await context.abort(code, message)
         yield  # pragma: no cover - abort raises; the yield makes this an async generator
 
-    return rebuilt(handler, refuse_stream if handler.response_streaming else refuse)
+    return rebuilt(handler, refuse_stream if handler.response_streaming else refuse, _not_decoded)
+
+
+def _not_decoded(_data: bytes) -> None:
+    """The request deserializer of a refused call: its bytes are never parsed."""

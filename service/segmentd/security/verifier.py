@@ -8,9 +8,12 @@ grants, keyed by the key's hash so no key is kept in memory after its call. On P
 change to ``api_keys`` is notified to every replica (``store.notifications``), which then
 forgets every verdict, so a revocation reaches them within a notification's delay; the TTL
 stays the bound when notifications are interrupted: a key revoked on any replica, or straight
-in the database, is refused everywhere at most ``ttl`` seconds later. Caching refusals
-keeps a flood of bad keys from becoming a flood of queries; new keys are random, so no one
-presents one before it exists.
+in the database, is refused everywhere at most ``ttl`` seconds later. A lookup that was
+under way when the verdicts were forgotten is not cached (it may have read the key before
+the change). Refusals are cached apart from grants, so that a flood of made-up keys, each
+one read from the store once, can push out only other refusals, never a real key's grant;
+a repeated bad key costs no query. New keys are random, so no one presents one before it
+exists.
 """
 
 from __future__ import annotations
@@ -59,9 +62,11 @@ class KeyVerifier:
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._keys = keys
-        self._cache: TTLCache[str, Identity | None] | None = (
-            TTLCache(maxsize, ttl, timer) if ttl > 0 else None
-        )
+        self._grants: TTLCache[str, Identity] | None = TTLCache(maxsize, ttl, timer) if ttl > 0 else None
+        self._refusals: TTLCache[str, None] | None = TTLCache(maxsize, ttl, timer) if ttl > 0 else None
+        # Bumped by forget(): a lookup begun under an older generation may have read the key
+        # before the change that made forget() run, so its verdict is answered, not kept.
+        self._generation = 0
 
     async def identify(self, key: str) -> Identity | None:
         """Return who ``key`` is, or ``None`` when it is malformed, unknown or revoked.
@@ -70,11 +75,20 @@ class KeyVerifier:
             StoreUnavailable: the store does not answer (the key is neither good nor bad).
         """
         digest = key_hash(key)
-        if self._cache is not None and digest in self._cache:
-            return self._cache[digest]
+        if self._grants is None or self._refusals is None:
+            return await self._look_up(key)
+        granted = self._grants.get(digest)
+        if granted is not None:
+            return granted
+        if digest in self._refusals:
+            return None
+        generation = self._generation
         identity = await self._look_up(key)
-        if self._cache is not None:
-            self._cache[digest] = identity
+        if generation == self._generation:
+            if identity is None:
+                self._refusals[digest] = None
+            else:
+                self._grants[digest] = identity
         return identity
 
     async def _look_up(self, key: str) -> Identity | None:
@@ -88,5 +102,7 @@ class KeyVerifier:
 
     def forget(self) -> None:
         """Drop every cached verdict (a key changed: revoked here, or notified from elsewhere)."""
-        if self._cache is not None:
-            self._cache.clear()
+        self._generation += 1
+        if self._grants is not None and self._refusals is not None:
+            self._grants.clear()
+            self._refusals.clear()
