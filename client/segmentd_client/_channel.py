@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -77,7 +77,7 @@ class TLS:
 
     root_certificates: bytes | None = None
     certificate_chain: bytes | None = None
-    private_key: bytes | None = None
+    private_key: bytes | None = field(default=None, repr=False)  # never in logs or tracebacks
     server_name: str | None = None
 
     @classmethod
@@ -105,7 +105,7 @@ class ChannelSettings:
     """Everything both clients build a channel and their calls from."""
 
     target: str
-    api_key: str | None
+    api_key: str | None = field(repr=False)  # never in logs or tracebacks
     tls: TLS | None
     timeout: float | None
     stream_timeout: float | None

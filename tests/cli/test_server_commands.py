@@ -63,3 +63,17 @@ def test_serve__secret_default_kept_out_of_help(capsys):
     assert main(["serve", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--page-token-secret" in out and "segmentd-default-page-token-key" not in out
+
+
+def test_migrate__url_with_a_password__printed_masked(store_url: str, capsys):
+    if not store_url.startswith("postgresql"):
+        pytest.skip("a SQLite URL holds no password")
+    from sqlalchemy.engine import make_url
+
+    # The local server trusts its clients, so the password is sent nowhere but the output.
+    url = make_url(store_url).set(password="S3cret-pw").render_as_string(hide_password=False)
+
+    assert main(["migrate", "--database-url", url]) == 0
+
+    out = capsys.readouterr().out
+    assert "S3cret-pw" not in out and "***" in out

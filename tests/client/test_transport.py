@@ -116,3 +116,14 @@ async def test_command_line_key__sent_as_bearer_metadata(monkeypatch: pytest.Mon
         assert await asyncio.to_thread(main, ["get", "free"]) == 0
     # Then
     assert [metadata["authorization"] for metadata in recorder.metadata] == ["Bearer k1", "Bearer k2"]
+
+
+def test_settings__secrets__never_in_their_repr():
+    from segmentd_client._channel import channel_settings
+
+    tls = TLS(certificate_chain=b"-----BEGIN CERTIFICATE-----", private_key=b"-----BEGIN PRIVATE KEY-----")
+    settings = channel_settings("localhost:1", "sdk_0123456789ab_" + "S" * 43, tls, 1.0, 1.0, ())
+
+    assert settings.api_key is not None and settings.api_key.endswith("S" * 43)
+    assert "S" * 43 not in repr(settings) and "PRIVATE KEY" not in repr(settings)
+    assert "CERTIFICATE" in repr(settings)  # what is public still shows

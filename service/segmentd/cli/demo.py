@@ -36,6 +36,7 @@ def demo(database_url: str | None, count: int, seed: int, library: Path | None, 
     """
     from segmentd.config import load_settings
     from segmentd.demo import STARTER_LIBRARY, StoreHoldsOtherData
+    from segmentd.store.database import shown_url
 
     try:
         settings = load_settings(argparse.Namespace(database_url=database_url))
@@ -48,7 +49,8 @@ def demo(database_url: str | None, count: int, seed: int, library: Path | None, 
     for name, outcome in report.segments.items():
         click.echo(f"{outcome} {name}")
     click.echo(
-        f"seeded {report.profiles} profiles and {report.event_rows} event days into {settings.database_url}"
+        f"seeded {report.profiles} profiles and {report.event_rows} event days into"
+        f" {shown_url(settings.database_url)}"
     )
     click.echo(_NEXT_STEPS)
     return EXIT_OK

@@ -134,8 +134,9 @@ def revoke(key_id: str, database_url: str) -> int:
 
     record = _run(database_url, revoke_key)
     click.echo(
-        f"revoked {record.key_id} at {_time(record.revoke_time)}; servers refuse it within "
-        f"{Settings().auth_cache_seconds:g}s (their --auth-cache-seconds)"
+        f"revoked {record.key_id} at {_time(record.revoke_time)}; servers refuse it within their "
+        f"--auth-cache-seconds ({Settings().auth_cache_seconds:g}s unless set), on PostgreSQL "
+        "as soon as the change is notified to them"
     )
     return EXIT_OK
 

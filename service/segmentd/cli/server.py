@@ -135,10 +135,11 @@ def migrate(database_url: str | None) -> int:
     """
     settings = _settings({"database_url": database_url})
     _configure_logging(settings.log_format)
+    from segmentd.store.database import shown_url
     from segmentd.store.migrate import migrate as run_migrations
 
     asyncio.run(run_migrations(settings.database_url))
-    click.echo(f"migrated {settings.database_url}")
+    click.echo(f"migrated {shown_url(settings.database_url)}")
     return EXIT_OK
 
 

@@ -314,6 +314,14 @@ async def asyncpg_connection(connection: AsyncConnection) -> Any:
     return raw
 
 
+def shown_url(database_url: str) -> str:
+    """``database_url`` as printed or logged: its password, if any, masked."""
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ValueError:  # not a URL SQLAlchemy parses: show no part of it that could be secret
+        return "the database"
+
+
 async def dispose_when_returned(engine: AsyncEngine, wait_seconds: float = 5.0) -> None:
     """Dispose of ``engine`` once the connections that cancelled calls still hold are back.
 
