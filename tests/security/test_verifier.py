@@ -68,3 +68,22 @@ async def test_identify__flood_of_made_up_keys__a_real_grant_stays_cached(
     # Then: the real key is still answered from the cache, as is the latest refusal
     assert await verifier.identify(key) is not None
     assert keys.reads == reads == 41
+
+
+async def test_identify__many_new_keys_at_once__at_most_max_lookups_read_the_store_together(
+    sessions: async_sessionmaker[AsyncSession],
+):
+    # Given: reads of the store that do not answer until released
+    keys = CountedKeys(sessions)
+    keys.pause = asyncio.Event()
+    verifier = KeyVerifier(keys, ttl=3600, max_lookups=2)
+    # When: five callers show five new keys at once
+    lookups = [asyncio.create_task(verifier.identify(new_key()[1])) for _ in range(5)]
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+    in_flight = keys.reads
+    keys.pause.set()
+    verdicts = await asyncio.gather(*lookups)
+    # Then: two read the store while the others waited their turn; every one was answered
+    assert in_flight == 2
+    assert verdicts == [None] * 5 and keys.reads == 5

@@ -50,7 +50,9 @@ def key_verifier(settings: Settings, sessions: async_sessionmaker[AsyncSession])
     """Return the key verifier ``settings`` ask for: one with ``require_auth``, else none."""
     if not settings.require_auth:
         return None
-    return KeyVerifier(ApiKeyRepository(sessions), settings.auth_cache_seconds)
+    # Half the pool at most: callers showing new (or made-up) keys leave the rest to the calls.
+    max_lookups = max(1, settings.database_pool_size // 2)
+    return KeyVerifier(ApiKeyRepository(sessions), settings.auth_cache_seconds, max_lookups=max_lookups)
 
 
 def access_control(verifier: KeyVerifier | None) -> tuple[aio.ServerInterceptor, ...]:

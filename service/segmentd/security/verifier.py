@@ -12,12 +12,14 @@ in the database, is refused everywhere at most ``ttl`` seconds later. A lookup t
 under way when the verdicts were forgotten is not cached (it may have read the key before
 the change). Refusals are cached apart from grants, so that a flood of made-up keys, each
 one read from the store once, can push out only other refusals, never a real key's grant;
-a repeated bad key costs no query. New keys are random, so no one presents one before it
-exists.
+a repeated bad key costs no query, and the reads under way at once are bounded
+(``max_lookups``), so such a flood never holds the whole connection pool. New keys are
+random, so no one presents one before it exists.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ from segmentd.store.api_keys import ApiKeyRepository
 
 #: Verdicts kept at most; beyond it the least recently used is forgotten.
 DEFAULT_CACHE_SIZE = 10_000
+#: Store reads of keys under way at once, by default (the server passes half its pool).
+DEFAULT_MAX_LOOKUPS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,9 @@ class KeyVerifier:
         keys: the store's API keys.
         ttl: seconds a verdict is reused (0: every call reads the store).
         maxsize: verdicts kept at most.
+        max_lookups: reads of the store under way at once; the others wait their turn, so
+            that callers showing new keys (a flood of made-up ones) never hold more of the
+            connection pool than this.
         timer: clock for the cache (injectable for tests).
     """
 
@@ -59,9 +66,11 @@ class KeyVerifier:
         keys: ApiKeyRepository,
         ttl: float,
         maxsize: int = DEFAULT_CACHE_SIZE,
+        max_lookups: int = DEFAULT_MAX_LOOKUPS,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._keys = keys
+        self._lookups = asyncio.Semaphore(max_lookups)
         self._grants: TTLCache[str, Identity] | None = TTLCache(maxsize, ttl, timer) if ttl > 0 else None
         self._refusals: TTLCache[str, None] | None = TTLCache(maxsize, ttl, timer) if ttl > 0 else None
         # Bumped by forget(): a lookup begun under an older generation may have read the key
@@ -95,7 +104,8 @@ class KeyVerifier:
         key_id = key_id_of(key)
         if key_id is None:
             return None
-        record = await self._keys.find(key_id)
+        async with self._lookups:
+            record = await self._keys.find(key_id)
         if record is None or record.revoke_time is not None or not hash_matches(key, record.key_hash):
             return None
         return Identity(record.key_id, record.scopes)
