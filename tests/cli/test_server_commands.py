@@ -77,3 +77,22 @@ def test_migrate__url_with_a_password__printed_masked(store_url: str, capsys):
 
     out = capsys.readouterr().out
     assert "S3cret-pw" not in out and "***" in out
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://app:pw1@db:5432/segments", "postgresql://app:***@db:5432/segments"),
+        (
+            "postgresql://app@db/segments?password=pw1&sslmode=require",
+            "postgresql://app@db/segments?password=***&sslmode=require",
+        ),
+        ("postgresql://app@db/segments?sslpassword=pw1", "postgresql://app@db/segments?sslpassword=***"),
+        ("sqlite:///segmentd.db", "sqlite:///segmentd.db"),
+        ("not a url :pw1@", "the database"),
+    ],
+)
+def test_shown_url__passwords_in_the_user_part_or_the_query__masked(url: str, shown: str):
+    from segmentd.store.database import shown_url
+
+    assert shown_url(url) == shown

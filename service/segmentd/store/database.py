@@ -28,12 +28,13 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
@@ -314,12 +315,22 @@ async def asyncpg_connection(connection: AsyncConnection) -> Any:
     return raw
 
 
+#: Query parameters of a database URL whose values are secrets (``password``, ``sslpassword``…).
+_SECRET_QUERY_KEY: Final = re.compile("pass|secret|token", re.IGNORECASE)
+
+
 def shown_url(database_url: str) -> str:
-    """``database_url`` as printed or logged: its password, if any, masked."""
+    """``database_url`` as printed or logged: its password, if any, masked.
+
+    Also a password given in the query (``?password=…``, which drivers accept too).
+    """
     try:
-        return make_url(database_url).render_as_string(hide_password=True)
-    except ValueError:  # not a URL SQLAlchemy parses: show no part of it that could be secret
+        url = make_url(database_url)
+    except (ValueError, sa_exc.ArgumentError):  # not a URL: show no part of it that could be secret
         return "the database"
+    secret = {key: "***" for key in url.query if _SECRET_QUERY_KEY.search(key)}
+    shown = url.update_query_dict(secret).render_as_string(hide_password=True)
+    return shown.replace("%2A%2A%2A", "***")  # the query's marker, as the password's reads
 
 
 async def dispose_when_returned(engine: AsyncEngine, wait_seconds: float = 5.0) -> None:
