@@ -83,18 +83,22 @@ def struct_of(data: Mapping[str, Any]) -> struct_pb2.Struct:
     return struct
 
 
+_CONTAINERS: Final = (Mapping, list, tuple)
+
+
 def nested_deeper_than(value: Any, levels: int) -> bool:
     """Whether JSON ``value`` holds lists or objects more than ``levels`` deep (``value`` is level 1).
 
-    Walked level by level, without recursion, so that any depth can be measured.
+    Any mapping counts as an object and any list or tuple as a list, as the conversions to
+    protobuf take them. Walked level by level, without recursion, so any depth can be measured.
     """
-    level = [value] if isinstance(value, dict | list) else []
+    level = [value] if isinstance(value, _CONTAINERS) else []
     for _ in range(levels):
         level = [
             item
             for container in level
-            for item in (container.values() if isinstance(container, dict) else container)
-            if isinstance(item, dict | list)
+            for item in (container.values() if isinstance(container, Mapping) else container)
+            if isinstance(item, _CONTAINERS)
         ]
         if not level:
             break

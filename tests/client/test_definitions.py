@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -114,3 +116,11 @@ def test_definitions_in_code__nested_deeper_than_a_file_may__refused_naming_the_
     with pytest.raises(DefinitionError, match="segment 'deep': nested more than 200"):
         desired_segment(deep)
     assert in_dependency_order([_deep_definition(60)])[0]["name"] == "deep"  # under 200 levels: kept
+
+
+def test_definitions_in_code__deep_read_only_mappings__refused_as_dicts_are() -> None:
+    rule: Mapping[str, Any] = {"condition": {"attribute": "plan", "operator": "EQUALS", "value": "free"}}
+    for _ in range(3000):
+        rule = MappingProxyType({"all": MappingProxyType({"rules": [rule]})})
+    with pytest.raises(DefinitionError, match="nested more than 200"):
+        in_dependency_order([{"name": "deep", "rule": rule}])
