@@ -29,7 +29,7 @@ from cachetools import TTLCache
 from segmentd.security.keys import hash_matches, key_hash, key_id_of
 from segmentd.store.api_keys import ApiKeyRepository
 
-#: Verdicts kept at most; beyond it the least recently used is forgotten.
+#: Grants kept at most, and as many refusals; beyond it the least recently used is forgotten.
 DEFAULT_CACHE_SIZE = 10_000
 #: Store reads of keys under way at once, by default (the server passes half its pool).
 DEFAULT_MAX_LOOKUPS = 5
@@ -54,7 +54,7 @@ class KeyVerifier:
     Args:
         keys: the store's API keys.
         ttl: seconds a verdict is reused (0: every call reads the store).
-        maxsize: verdicts kept at most.
+        maxsize: grants kept at most, and refusals kept at most.
         max_lookups: reads of the store under way at once; the others wait their turn, so
             that callers showing new keys (a flood of made-up ones) never hold more of the
             connection pool than this.
