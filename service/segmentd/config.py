@@ -53,6 +53,8 @@ class Settings:
         max_batch_size: most users one ``BatchEvaluateUsers`` call may name.
         max_events_per_call: most events one ``RecordEvents`` call may carry.
         max_message_bytes: largest gRPC message received or sent.
+        max_concurrent_rpcs: most calls a process serves at once, streams and health checks
+            included; the next are refused with RESOURCE_EXHAUSTED (0: no limit).
         max_rule_depth: deepest rule tree accepted.
         max_rule_nodes: most nodes in one rule tree.
         max_regex_length: longest ``MATCHES_REGEX`` pattern.
@@ -100,6 +102,7 @@ class Settings:
     max_batch_size: int = 1_000
     max_events_per_call: int = 10_000
     max_message_bytes: int = 4 * 1024 * 1024
+    max_concurrent_rpcs: int = 0
     max_rule_depth: int = 32
     max_rule_nodes: int = 1_000
     max_regex_length: int = 1_000
@@ -123,8 +126,9 @@ class Settings:
         """Refuse settings that name no known choice.
 
         Raises:
-            ValueError: ``access_log`` is none of ``ACCESS_LOG_MODES``, or the TLS files
-                are given without the certificate and key they need.
+            ValueError: ``access_log`` is none of ``ACCESS_LOG_MODES``, the TLS files are
+                given without the certificate and key they need, or ``max_concurrent_rpcs``
+                is negative.
         """
         if self.access_log not in ACCESS_LOG_MODES:
             raise ValueError(
@@ -134,6 +138,8 @@ class Settings:
             raise ValueError("tls_cert and tls_key must be given together")
         if self.tls_client_ca and not self.tls_cert:
             raise ValueError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
+        if self.max_concurrent_rpcs < 0:
+            raise ValueError("max_concurrent_rpcs must be 0 (no limit) or positive")
 
     @property
     def event_retention(self) -> EventRetention:

@@ -162,6 +162,7 @@ async def _start(settings: Settings, built: contextlib.AsyncExitStack) -> Runnin
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
         ],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
     )
     segments_pb2_grpc.add_SegmentServiceServicer_to_server(SegmentServicer(catalog), server)
     profiles_pb2_grpc.add_ProfileServiceServicer_to_server(
