@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,19 @@ def test_shown_url__passwords_in_the_user_part_or_the_query__masked(url: str, sh
     from segmentd.store.database import shown_url
 
     assert shown_url(url) == shown
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["demo"], ["events", "prune"], ["serve", "--port", "0"]])
+def test_store_commands__database_unreachable__one_line_and_exit_3(command: list[str], capsys):
+    from segmentd.cli.common import EXIT_UNREACHABLE
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://postgres@127.0.0.1:{port}/nowhere"
+
+    assert main([*command, "--database-url", url]) == EXIT_UNREACHABLE
+
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == "segmentd: cannot reach the database: database unavailable"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import click
 
 from segmentd.cli.common import EXIT_OK, EXIT_USAGE, fail
+from segmentd.cli.store_access import run_on_store
 
 if TYPE_CHECKING:
     from segmentd.demo import DemoReport
@@ -43,7 +43,7 @@ def demo(database_url: str | None, count: int, seed: int, library: Path | None, 
     except ValueError as exc:
         fail(EXIT_USAGE, str(exc))
     try:
-        report = asyncio.run(_run(settings.database_url, library or STARTER_LIBRARY, count, seed, force))
+        report = run_on_store(_run(settings.database_url, library or STARTER_LIBRARY, count, seed, force))
     except StoreHoldsOtherData as exc:
         fail(EXIT_CONFLICT, str(exc))
     for name, outcome in report.segments.items():

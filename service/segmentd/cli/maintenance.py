@@ -8,13 +8,13 @@ run while servers serve: it deletes in small batches, one short transaction each
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import UTC, date, datetime
 from typing import Final
 
 import click
 
 from segmentd.cli.common import EXIT_OK, EXIT_USAGE, fail
+from segmentd.cli.store_access import run_on_store
 from segmentd.config import load_settings
 
 
@@ -48,7 +48,7 @@ def prune(database_url: str | None, retention_days: int | None, dry_run: bool) -
     if dry_run:
         click.echo(f"would remove event days before {oldest.isoformat()}")
         return EXIT_OK
-    removed = asyncio.run(_prune(settings.database_url, oldest))
+    removed = run_on_store(_prune(settings.database_url, oldest))
     click.echo(f"removed {removed} event day rows before {oldest.isoformat()}")
     return EXIT_OK
 

@@ -9,7 +9,6 @@ variable, which wins over the default (``segmentd.config.load_settings``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any, Final
 import click
 
 from segmentd.cli.common import EXIT_OK, EXIT_USAGE, fail
+from segmentd.cli.store_access import run_on_store
 from segmentd.config import Settings, load_settings
 from segmentd.observability.logs import configure_logging
 
@@ -114,12 +114,12 @@ def _run_server(settings: Settings) -> int:
     if settings.workers <= 1:
         from segmentd.server import serve as run_server
 
-        asyncio.run(run_server(settings))
+        run_on_store(run_server(settings))
         return EXIT_OK
     from segmentd.workers import WorkersNeedPostgreSQL, serve_workers
 
     try:
-        return asyncio.run(serve_workers(settings))
+        return run_on_store(serve_workers(settings))
     except WorkersNeedPostgreSQL as exc:
         fail(EXIT_USAGE, str(exc))
 
@@ -138,7 +138,7 @@ def migrate(database_url: str | None) -> int:
     from segmentd.store.database import shown_url
     from segmentd.store.migrate import migrate as run_migrations
 
-    asyncio.run(run_migrations(settings.database_url))
+    run_on_store(run_migrations(settings.database_url))
     click.echo(f"migrated {shown_url(settings.database_url)}")
     return EXIT_OK
 

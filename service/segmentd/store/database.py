@@ -442,7 +442,8 @@ def unavailable_as_store_error() -> Iterator[None]:
         if is_unavailable(error):
             # The driver's text holds SQL, bound parameters (user ids) and the database's
             # address: it goes to the log, the client learns only what failed.
-            log.warning("database unavailable: %s", type(error).__name__, exc_info=error)
+            # Its text, not its traceback: a command-line run prints the log on the terminal.
+            log.warning("database unavailable: %s: %s", type(error).__name__, error)
             raise StoreUnavailable("database unavailable") from error
         raise
 
