@@ -129,8 +129,10 @@ def apply_request(
 ) -> segments_pb2.UpdateSegmentRequest | segments_pb2.BatchUpdateSegmentsRequest | None:
     """The one call writing every definition that differs from its segment; None if none does.
 
-    One change is an ``UpdateSegment`` (its errors name ``segment.…``); more are one
-    ``BatchUpdateSegments``, all or none (its errors name ``requests[i].segment.…``).
+    One definition applied is an ``UpdateSegment`` (its errors name ``segment.…``); of
+    several, what changed is one ``BatchUpdateSegments``, all or none, even when only one
+    did: its errors name the request and the segment (``requests[i].segment.…: segment
+    'name': …``), so a refusal says which of the definitions it was.
     """
     requests = [
         update(wanted, found)
@@ -139,7 +141,7 @@ def apply_request(
     ]
     if not requests:
         return None
-    if len(requests) == 1:
+    if len(desired) == 1:
         requests[0].validate_only = dry_run
         return requests[0]
     return segments_pb2.BatchUpdateSegmentsRequest(requests=requests, validate_only=dry_run)

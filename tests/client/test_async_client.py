@@ -97,6 +97,18 @@ async def test_apply_segments__one_refused__none_written_dry_run_checked_alike(c
     assert await client.list_segments() == []
 
 
+async def test_apply_segments__only_one_changed_and_refused__error_names_that_definition(client: AsyncClient):
+    # Given: two segments already as defined, and a third definition that is refused
+    await client.apply_segments([FREE, UPGRADE_CANDIDATES])
+    dangling = {"name": "dangling", "rule": {"segment": {"name": "nowhere"}}}
+    # When: the three are applied again
+    with pytest.raises(InvalidArgument) as raised:
+        await client.apply_segments([FREE, UPGRADE_CANDIDATES, dangling])
+    # Then: the refusal says which definition it was, though it was the only change
+    assert raised.value.field.startswith("requests[0].segment.rule")
+    assert "segment 'dangling'" in raised.value.reason
+
+
 async def test_list_get_delete_segments(client: AsyncClient):
     # Given
     await client.apply_segments(
