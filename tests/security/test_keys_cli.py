@@ -83,6 +83,7 @@ async def test_client_command__auth_server__exit_6_without_key_then_works_with_o
         assert "missing API key" in anonymous.err and "--key or SEGMENTD_API_KEY" in anonymous.err
         denied = await segmentd("delete", "paying", "--key", key)
         assert denied.status == EXIT_DENIED and "write:segments" in denied.err
+        assert "--key or SEGMENTD_API_KEY" not in denied.err  # a key was passed: not the hint
         monkeypatch.setenv("SEGMENTD_API_KEY", key)
         allowed = await segmentd("list")
         assert allowed.status == EXIT_OK, allowed.err

@@ -74,8 +74,10 @@ def message_for(error: errors.SegmentdError, target: str) -> str:
     """Return a sentence for a client error, for people."""
     if isinstance(error, errors.Unavailable | errors.DeadlineExceeded):
         return f"cannot reach a segmentd server at {target} ({error})"
-    if isinstance(error, errors.Unauthenticated | errors.PermissionDenied):
+    if isinstance(error, errors.Unauthenticated):
         return f"{error} (pass an API key with --key or SEGMENTD_API_KEY)"
+    if isinstance(error, errors.PermissionDenied):
+        return f"{error} (use a key that holds that scope)"
     return str(error)
 
 
