@@ -157,7 +157,12 @@ def _document(record: ApiKeyRecord) -> dict[str, object]:
 
 @click.group()
 def keys() -> None:
-    """Create, list and revoke API keys (serve --require-auth checks them)."""
+    """Create, list and revoke API keys (serve --require-auth checks them).
+
+    \b
+    Example:
+      segmentd keys create --scope evaluate --description "checkout service"
+    """
 
 
 for _command in (create, list_keys, revoke):

@@ -46,7 +46,12 @@ def lists_group() -> None:
 @click.option("--description", default="", help="What the list is for.")
 @client_command
 def create_list(name: str, description: str, client: Client) -> int:
-    """Create an empty user list."""
+    """Create an empty user list.
+
+    \b
+    Example:
+      segmentd lists create beta-testers --description "Asked for early access"
+    """
     client.create_user_list(name, description=description)
     click.echo(f"created {name}")
     return EXIT_OK
@@ -57,7 +62,12 @@ def create_list(name: str, description: str, client: Client) -> int:
 @click.option("-o", "--output", "output", type=click.Choice(["text", "json"]), default="text")
 @client_command
 def get_list(name: str, output: str, client: Client) -> int:
-    """Print a user list and its member count."""
+    """Print a user list and its member count.
+
+    \b
+    Example:
+      segmentd lists get beta-testers -o json
+    """
     user_list = client.get_user_list(name)
     if output == "json":
         echo_json(dataclasses.asdict(user_list))
@@ -69,7 +79,12 @@ def get_list(name: str, output: str, client: Client) -> int:
 @lists_group.command(name="list")
 @client_command
 def list_lists(client: Client) -> int:
-    """Print every user list, by name, with its member count."""
+    """Print every user list, by name, with its member count.
+
+    \b
+    Example:
+      segmentd lists list
+    """
     _print_table(client.list_user_lists())
     return EXIT_OK
 
@@ -78,7 +93,12 @@ def list_lists(client: Client) -> int:
 @click.argument("name")
 @client_command
 def delete_list(name: str, client: Client) -> int:
-    """Delete a user list and its members (refused while a segment tests it)."""
+    """Delete a user list and its members (refused while a segment tests it).
+
+    \b
+    Example:
+      segmentd lists delete beta-testers
+    """
     client.delete_user_list(name)
     click.echo(f"deleted {name}")
     return EXIT_OK
