@@ -14,13 +14,16 @@ def test_demo__then_prune__report_what_they_did(tmp_path: Path, capsys: pytest.C
     # When
     assert main(["demo", "--database-url", url, "--profiles", "200"]) == 0
     seeded = capsys.readouterr().out
+    assert main(["events", "prune", "--database-url", url, "--retention-days", "7", "--dry-run"]) == 0
+    planned = capsys.readouterr().out
     assert main(["events", "prune", "--database-url", url, "--retention-days", "7"]) == 0
     pruned = capsys.readouterr().out
     assert main(["events", "prune", "--database-url", url, "--retention-days", "7", "--dry-run"]) == 0
-    # Then
+    # Then: the dry run counts what the prune then removes, and nothing is left after it
     assert "created at-risk" in seeded and "seeded 200 profiles" in seeded and "segmentd serve" in seeded
     assert pruned.startswith("removed ") and int(pruned.split()[1]) > 0
-    assert "would remove event days before" in capsys.readouterr().out
+    assert planned.startswith("would remove ") and planned.split()[2] == pruned.split()[1]
+    assert capsys.readouterr().out.startswith("would remove 0 event day rows before")
     assert main(["events", "prune", "--database-url", url, "--retention-days", "0"]) == 0
     assert "nothing to prune" in capsys.readouterr().out
 

@@ -15,7 +15,7 @@ from segmentd.store.models import EventCountRow
 from segmentd.store.notifications import EVERY_PROFILE, PROFILES_CHANNEL
 from segmentd.store.profiles import ProfileRepository
 from segmentd.store.records import Event
-from segmentd.store.retention import EventRetention, prune_events
+from segmentd.store.retention import EventRetention, count_prunable, prune_events
 
 TODAY = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 
@@ -73,9 +73,11 @@ async def test_prune__removes_only_days_before_the_cutoff_in_batches(
         [Event(user, "login", TODAY - timedelta(days=days)) for user in ("u1", "u2") for days in range(15)]
     )
     # When
+    planned = await count_prunable(sessions, cutoff)
     removed = await prune_events(sessions, cutoff, batch_size=3)
-    # Then
-    assert removed == 2 * 4
+    # Then: the count a dry run reports is what the prune removed
+    assert planned == removed == 2 * 4
+    assert await count_prunable(sessions, cutoff) == 0
     assert {day for _, _, day in await _rows(sessions)} == {
         TODAY.date() - timedelta(days=days) for days in range(11)
     }

@@ -46,21 +46,23 @@ def prune(database_url: str | None, retention_days: int | None, dry_run: bool) -
         click.echo("retention is 0 (keep every day): nothing to prune")
         return EXIT_OK
     if dry_run:
-        click.echo(f"would remove event days before {oldest.isoformat()}")
+        prunable = run_on_store(_prune(settings.database_url, oldest, dry_run=True))
+        click.echo(f"would remove {prunable} event day rows before {oldest.isoformat()}")
         return EXIT_OK
     removed = run_on_store(_prune(settings.database_url, oldest))
     click.echo(f"removed {removed} event day rows before {oldest.isoformat()}")
     return EXIT_OK
 
 
-async def _prune(database_url: str, oldest: date) -> int:
+async def _prune(database_url: str, oldest: date, *, dry_run: bool = False) -> int:
     # Imported here so that the other commands start without loading the store.
     from segmentd.store.database import create_engine, create_sessionmaker
-    from segmentd.store.retention import prune_events
+    from segmentd.store.retention import count_prunable, prune_events
 
     engine = create_engine(database_url)
     try:
-        return await prune_events(create_sessionmaker(engine), oldest)
+        sessions = create_sessionmaker(engine)
+        return await (count_prunable if dry_run else prune_events)(sessions, oldest)
     finally:
         await engine.dispose()
 

@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from segmentd.errors import InvalidArgument
-from segmentd.store.database import is_postgresql, rowcount, store_operation, write_session
+from segmentd.store.database import is_postgresql, read_session, rowcount, store_operation, write_session
 from segmentd.store.models import EventCountRow
 from segmentd.store.notifications import NAMED_USERS_PER_STATEMENT
 
@@ -111,6 +111,18 @@ async def prune_events(
         deleted += count
         if done:
             return deleted
+
+
+@store_operation
+async def count_prunable(sessions: async_sessionmaker[AsyncSession], before: date) -> int:
+    """Count the per-day event counts of the days before ``before``: what a prune would delete.
+
+    Raises:
+        StoreUnavailable: the database cannot be reached.
+    """
+    async with read_session(sessions) as session:
+        count = await session.scalar(select(func.count()).where(EventCountRow.day < before))
+    return int(count or 0)
 
 
 #: Where a PostgreSQL prune goes on: after a row's key, past every row of a user, or from the start.
