@@ -29,7 +29,7 @@ from segmentd.api.errors import status_for
 from segmentd.api.handlers import rebuilt
 from segmentd.config import Settings
 from segmentd.errors import DeadlineExceeded, ResourceExhausted, StoreUnavailable
-from segmentd.security.keys import bearer_key
+from segmentd.security.keys import bearer_key, key_id_of
 from segmentd.security.scopes import grants, is_open, required_scope
 from segmentd.security.verifier import KeyVerifier
 from segmentd.store.api_keys import ApiKeyRepository
@@ -42,6 +42,7 @@ Context = aio.ServicerContext[Any, Any]
 
 _MISSING_KEY = (grpc.StatusCode.UNAUTHENTICATED, "missing API key: send 'authorization: Bearer <key>'")
 _INVALID_KEY = (grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked API key")
+_MALFORMED_KEY = (grpc.StatusCode.UNAUTHENTICATED, "malformed API key: a key reads sdk_<id>_<secret>")
 _STORE_DOWN = (grpc.StatusCode.UNAVAILABLE, "cannot check the API key: database unavailable")
 _CHECK_FAILED = (grpc.StatusCode.INTERNAL, "internal error")
 
@@ -109,6 +110,9 @@ class AuthInterceptor(aio.ServerInterceptor):
         if key is None:
             log.warning("%s refused: no API key", method)
             return _MISSING_KEY
+        if key_id_of(key) is None:  # never one of ours: nothing to look up, nothing to hide
+            log.warning("%s refused: malformed API key", method)
+            return _MALFORMED_KEY
         try:
             identity = await self._verifier.identify(key)
         except StoreUnavailable:
