@@ -15,7 +15,7 @@ from segmentd.engine.expiry import verdict_valid_until
 from segmentd.engine.explain import Explanation, explain
 from segmentd.engine.rules import JsonValue
 from segmentd.engine.times import datetime_to_us
-from segmentd.errors import SegmentNotFound, UserNotFound
+from segmentd.errors import UserNotFound
 from segmentd.population import PercentileThresholds
 from segmentd.profiles import CachedUser, CachedVerdict, ProfileCache
 from segmentd.segments import Catalogue, SegmentCatalog
@@ -210,9 +210,7 @@ class Evaluator:
     ) -> tuple[Catalogue, CachedUser]:
         """Read the user past every cache, with a catalogue at least as new as that read."""
         generation = self._cache.generation
-        try:
-            catalogue.required_events(names)
-        except SegmentNotFound:
+        if any(name not in catalogue.segments for name in names):
             # Perhaps a segment written elsewhere since this catalogue was read: STRONG asks
             # the store before answering NOT_FOUND (raised below if it is still unknown).
             catalogue = await self._catalog.current()

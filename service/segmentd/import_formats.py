@@ -201,9 +201,7 @@ def _csv_record(line: int, columns: Sequence[Column], cells: Sequence[str]) -> F
             except ValueError as exc:
                 return RowError(line, column.header, str(exc))
             # A value of a dotted column sits one level further down for each part.
-            if isinstance(value, dict | list) and nested_deeper_than(
-                value, MAX_TRAITS_DEPTH - len(column.path)
-            ):
+            if nested_deeper_than(value, MAX_TRAITS_DEPTH - len(column.path)):
                 return RowError(line, column.header, TOO_DEEP)
             _set_path(traits, column.path, value)
     return FileProfile(line, user_id, traits)
@@ -281,7 +279,7 @@ def parse_json(cell: str) -> Any:
         raise ValueError(f"not JSON: {exc}") from None
     except RecursionError:
         raise ValueError(TOO_DEEP) from None
-    if isinstance(value, dict | list) and nested_deeper_than(value, MAX_TRAITS_DEPTH - 1):
+    if nested_deeper_than(value, MAX_TRAITS_DEPTH - 1):
         raise ValueError(TOO_DEEP)  # a cell is a trait's value, one level below the traits
     return value
 

@@ -78,15 +78,14 @@ def compile_re2(pattern: str) -> RE2Pattern:
     Raises:
         UnsupportedPattern: RE2 rejects the pattern.
     """
-    compiled = _compile(pattern)
     if "\\B" in pattern:
         # RE2 reads UTF-8 bytes, and its unanchored search may begin inside a multi-byte
         # character, where \B holds (a non-word byte on either side) though no character
         # boundary lies there; PostgreSQL looks only between characters. Begun at the start,
         # skipping whole characters, the search meets \B only between characters.
         # (An escaped backslash before a B takes the same path, harmlessly.)
-        compiled = _compile(f"^(?s:.)*?(?:{pattern})")
-    return compiled
+        return _compile(f"^(?s:.)*?(?:{pattern})")
+    return _compile(pattern)
 
 
 def _compile(pattern: str) -> RE2Pattern:
